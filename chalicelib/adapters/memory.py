@@ -1,0 +1,231 @@
+"""In-memory twins of the ports: the same contract as the AWS adapters, for fast tests."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StepConflict
+from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.statuses import RunStatus, StepStatus, can_transition
+from ..services.ports import TokenRecord
+
+
+def matches(run: Run, filt: RunFilter) -> bool:
+    """True when `run` satisfies every filter in `filt`."""
+    if filt.automation_name is not None and run.automation_name != filt.automation_name:
+        return False
+    if filt.statuses and run.status not in filt.statuses:
+        return False
+    if filt.trigger_type is not None and run.trigger_type != filt.trigger_type:
+        return False
+    if filt.replay_of is not None and run.replay_of != filt.replay_of:
+        return False
+    if filt.since is not None and run.created_at < filt.since:
+        return False
+    if filt.until is not None and run.created_at > filt.until:
+        return False
+    return True
+
+
+class MemoryRunRepository:
+    """RunRepository kept in dicts, guarded by one lock (races behave as in DynamoDB)."""
+
+    def __init__(self, clock=time.time) -> None:
+        self._runs: dict[str, Run] = {}
+        self._steps: dict[str, dict[int, Step]] = {}
+        self._leases: dict[tuple[str, int], datetime | None] = {}
+        self._lock = threading.RLock()
+        self._clock = clock
+
+    def _live(self, run_id: str) -> Run:
+        run = self._runs.get(run_id)
+        if run is None or (run.expires_at is not None and run.expires_at <= self._clock()):
+            raise RunNotFound(run_id)
+        return run
+
+    def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
+        with self._lock:
+            if run.id in self._runs:
+                raise AlreadyExists(f"run {run.id} exists", status=self._runs[run.id].status.value)
+            self._runs[run.id] = replace(run, version=1)
+            self._steps[run.id] = {step.index: step for step in steps}
+
+    def get_run(self, run_id: str) -> Run:
+        with self._lock:
+            return self._live(run_id)
+
+    def get_detail(self, run_id: str) -> tuple[Run, list[Step]]:
+        with self._lock:
+            run = self._live(run_id)
+            steps = self._steps.get(run_id, {})
+            return run, [steps[i] for i in sorted(steps)]
+
+    def update_run(
+        self, run: Run, *, expected_status: RunStatus, event: Event | None = None
+    ) -> Run:
+        with self._lock:
+            current = self._live(run.id)
+            if current.status != expected_status or (
+                run.status != expected_status and not can_transition(expected_status, run.status)
+            ):
+                raise InvalidTransition(run.id, current.status.value, run.status.value)
+            events = current.events + ((event,) if event else ())
+            stored = replace(run, events=events, version=current.version + 1,
+                             definition=current.definition, trigger_data=current.trigger_data)
+            self._runs[run.id] = stored
+            return stored
+
+    def claim_step(
+        self, run_id: str, step: Step, *, token: str, now: datetime, lease_until: datetime
+    ) -> Step:
+        with self._lock:
+            self._live(run_id)
+            stored = self._steps[run_id].get(step.index)
+            lease = self._leases.get((run_id, step.index))
+            if stored is not None and not _claimable(stored, lease, now):
+                raise StepConflict(run_id, step.index, stored.status.value)
+            claimed = replace(
+                step,
+                status=StepStatus.RUNNING,
+                claim_token=token,
+                attempt=(stored.attempt if stored else 0) + 1,
+                attempts=stored.attempts if stored else step.attempts,
+                started_at=stored.started_at if stored and stored.started_at else step.started_at,
+                next_attempt_at=None,
+            )
+            self._steps[run_id][step.index] = claimed
+            self._leases[(run_id, step.index)] = lease_until
+            return claimed
+
+    def write_step(
+        self,
+        run_id: str,
+        step: Step,
+        *,
+        expect: Collection[StepStatus | None],
+        token: str | None = None,
+    ) -> Step:
+        with self._lock:
+            self._live(run_id)
+            stored = self._steps[run_id].get(step.index)
+            status = stored.status if stored else None
+            if status not in expect or (
+                token is not None and (stored is None or stored.claim_token != token)
+            ):
+                raise StepConflict(run_id, step.index, status.value if status else None)
+            self._steps[run_id][step.index] = step
+            self._leases[(run_id, step.index)] = None
+            return step
+
+    def _matching(self, filt: RunFilter) -> list[Run]:
+        now = self._clock()
+        runs = [
+            run
+            for run in self._runs.values()
+            if matches(run, filt) and (run.expires_at is None or run.expires_at > now)
+        ]
+        runs.sort(key=lambda run: run.sort_key, reverse=True)
+        return runs
+
+    def list_runs(
+        self, filt: RunFilter, *, limit: int, after: str | None = None, offset: int = 0
+    ) -> RunSlice:
+        with self._lock:
+            runs = self._matching(filt)
+            if after is not None:
+                runs = [run for run in runs if run.sort_key < after]
+            runs = runs[offset:]
+            return RunSlice(runs=runs[:limit], has_more=len(runs) > limit)
+
+    def count_runs(self, filt: RunFilter) -> int:
+        with self._lock:
+            return len(self._matching(filt))
+
+    def runs_in_status(self, status: RunStatus, *, automation_name: str | None = None,
+                       limit: int = 100, oldest_first: bool = True) -> list[Run]:
+        with self._lock:
+            runs = self._matching(RunFilter(automation_name=automation_name, statuses=(status,)))
+            if oldest_first:
+                runs.reverse()
+            return runs[:limit]
+
+
+def _claimable(stored: Step, lease: datetime | None, now: datetime) -> bool:
+    if stored.status == StepStatus.PENDING:
+        return True
+    if stored.status != StepStatus.RUNNING:
+        return False
+    if lease is not None and lease > now:
+        return False
+    return stored.next_attempt_at is None or stored.next_attempt_at <= now
+
+
+class MemoryMarkers:
+    """Markers in a dict with expiry times."""
+
+    def __init__(self, clock=time.time) -> None:
+        self._items: dict[str, tuple[dict[str, Any], float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def put_once(self, key: str, value: dict[str, Any], ttl_seconds: int) -> dict[str, Any] | None:
+        with self._lock:
+            existing = self._items.get(key)
+            if existing and existing[1] > self._clock():
+                return existing[0]
+            self._items[key] = (dict(value), self._clock() + ttl_seconds)
+            return None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            existing = self._items.get(key)
+            return existing[0] if existing and existing[1] > self._clock() else None
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+class MemoryTokenStore:
+    def __init__(self) -> None:
+        self._items: dict[str, TokenRecord] = {}
+
+    def put(self, token_hash: str, record: TokenRecord) -> None:
+        self._items[token_hash] = record
+
+    def find(self, token_hash: str) -> TokenRecord | None:
+        return self._items.get(token_hash)
+
+
+class MemoryQueue:
+    """A queue that keeps what was sent, with the delay asked for."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[dict[str, Any], int]] = []
+        self._lock = threading.Lock()
+
+    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
+        with self._lock:
+            self.messages.append((body, delay_seconds))
+        return str(uuid.uuid4())
+
+    def drain(self) -> list[tuple[dict[str, Any], int]]:
+        with self._lock:
+            taken, self.messages = self.messages, []
+        return taken
+
+
+class MemoryBlobStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]

@@ -1,0 +1,102 @@
+"""Builds the services' dependencies once per cold start; every one overridable in tests."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .settings import Settings, get_settings
+
+
+@dataclass
+class Container:
+    """Lazily built dependencies. Pass overrides (e.g. in-memory twins) as keyword arguments."""
+
+    settings: Settings = field(default_factory=get_settings)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _built: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def _get(self, name: str, build: Callable[[], Any]) -> Any:
+        if name in self.overrides:
+            return self.overrides[name]
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return self._built[name]
+
+    @property
+    def repo(self):
+        from .adapters.dynamo_repository import DynamoRunRepository
+
+        return self._get("repo", lambda: DynamoRunRepository(self.settings))
+
+    @property
+    def markers(self):
+        from .adapters.dynamo_markers import DynamoMarkers
+
+        return self._get("markers", lambda: DynamoMarkers(self.settings))
+
+    @property
+    def tokens(self):
+        from .adapters.dynamo_markers import DynamoTokenStore
+
+        return self._get("tokens", lambda: DynamoTokenStore(self.settings))
+
+    @property
+    def step_queue(self):
+        from .adapters.sqs_queue import SqsQueue
+
+        return self._get("step_queue", lambda: SqsQueue(self.settings.step_queue, self.settings))
+
+    @property
+    def exhausted_queue(self):
+        from .adapters.sqs_queue import SqsQueue
+
+        return self._get(
+            "exhausted_queue", lambda: SqsQueue(self.settings.exhausted_queue, self.settings)
+        )
+
+    @property
+    def blobs(self):
+        from .adapters.s3_blobs import S3BlobStore
+
+        return self._get("blobs", lambda: S3BlobStore(self.settings))
+
+    @property
+    def catalog(self):
+        from .domain.definitions import load_catalog
+
+        return self._get("catalog", lambda: load_catalog(self.settings.automations_dir))
+
+    @property
+    def actions(self):
+        from .actions.registry import default_registry
+
+        return self._get("actions", default_registry)
+
+    @property
+    def clock(self):
+        from .domain.clock import utcnow
+
+        return self._get("clock", lambda: utcnow)
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def container() -> Container:
+    """The container of this cold start."""
+    global _container
+    with _container_lock:
+        if _container is None:
+            _container = Container()
+        return _container
+
+
+def use_container(new: Container | None) -> None:
+    """Replace the container (tests, the local stack); None rebuilds it on next use."""
+    global _container
+    with _container_lock:
+        _container = new

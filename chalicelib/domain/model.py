@@ -1,0 +1,156 @@
+"""Plain dataclasses for runs, steps and their audit events; no storage concerns here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .clock import iso, ms_between
+from .statuses import RunStatus, StepStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a run's audit trail: a transition, a replay it spawned, a cancel."""
+
+    at: datetime
+    type: str  # "created" | "transition" | "replayed" | "cancel"
+    from_status: str | None = None
+    to_status: str | None = None
+    actor: str | None = None  # "token:<id>", "executor", "sweeper", "scheduler", ...
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "type": self.type,
+            "from": self.from_status,
+            "to": self.to_status,
+            "actor": self.actor,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action of a run, as recorded (or as not reached yet)."""
+
+    index: int
+    name: str
+    type: str
+    operator: str
+    status: StepStatus = StepStatus.PENDING
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    attempt: int = 0
+    attempts: tuple[dict[str, Any], ...] = ()
+    output: Any = None
+    error: dict[str, Any] | None = None
+    reused_from: str | None = None
+    claim_token: str | None = None
+    next_attempt_at: datetime | None = None  # set while waiting for a retry or a delay
+
+    @property
+    def duration_ms(self) -> int | None:
+        return ms_between(self.started_at, self.completed_at)
+
+    def evolve(self, **changes: Any) -> "Step":
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "operator": self.operator,
+            "status": self.status.value,
+            "startedAt": iso(self.started_at),
+            "completedAt": iso(self.completed_at),
+            "durationMs": self.duration_ms,
+            "attempt": self.attempt,
+            "attempts": list(self.attempts),
+            "output": self.output,
+            "error": self.error,
+            "reusedFrom": self.reused_from,
+        }
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run of an automation: its trigger, definition snapshot, status and timings."""
+
+    id: str
+    automation_name: str
+    status: RunStatus
+    trigger_type: str
+    trigger_data: Any
+    created_at: datetime
+    definition: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None  # admission time; None while pending
+    completed_at: datetime | None = None
+    deadline_at: datetime | None = None  # started_at + run timeout
+    attempt: int = 1
+    error: dict[str, Any] | None = None
+    replay_of: str | None = None
+    cancelled_at: datetime | None = None
+    resume_from: int | None = None
+    reused_steps: tuple[str, ...] = ()
+    depth: int = 0  # automation/call nesting
+    holds_slot: bool = False  # holds a concurrency slot of its automation
+    events: tuple[Event, ...] = ()
+    version: int = 0  # bumped by every write of the run item
+    expires_at: int | None = None  # epoch seconds, DynamoDB TTL
+
+    @property
+    def duration_ms(self) -> int | None:
+        return ms_between(self.started_at, self.completed_at)
+
+    @property
+    def queued_ms(self) -> int | None:
+        return ms_between(self.created_at, self.started_at)
+
+    @property
+    def sort_key(self) -> str:
+        """`createdAt#id`: the list order (descending) shared by every index and cursor."""
+        return f"{iso(self.created_at)}#{self.id}"
+
+    def evolve(self, **changes: Any) -> "Run":
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "automationName": self.automation_name,
+            "status": self.status.value,
+            "triggerType": self.trigger_type,
+            "triggerData": self.trigger_data,
+            "createdAt": iso(self.created_at),
+            "startedAt": iso(self.started_at),
+            "completedAt": iso(self.completed_at),
+            "durationMs": self.duration_ms,
+            "queuedMs": self.queued_ms,
+            "attempt": self.attempt,
+            "error": self.error,
+            "replayOf": self.replay_of,
+            "cancelledAt": iso(self.cancelled_at),
+        }
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """The list filters of SPEC section 6 (all optional, combined with AND)."""
+
+    automation_name: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    trigger_type: str | None = None
+    replay_of: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunSlice:
+    """One page of runs from the repository, newest first."""
+
+    runs: list[Run]
+    has_more: bool

@@ -1,0 +1,120 @@
+"""Create the tables and queues of infra/resources.yaml on an AWS-compatible endpoint (moto).
+
+The deployment template is the single source of truth; this translates its DynamoDB and SQS
+resources into the equivalent boto3 calls for the local stack and the moto-backed tests.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "resources.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags as their long-form dicts."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The infra template as plain data (short-form tags expanded)."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Logical id → Properties of every resource of CloudFormation type `kind`."""
+    return {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == kind
+    }
+
+
+def table_kwargs(props: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """boto3 `create_table` arguments for an AWS::DynamoDB::Table's Properties."""
+    kwargs: dict[str, Any] = {
+        "TableName": name or props["TableName"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    stream = props.get("StreamSpecification")
+    if stream:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **stream}
+    return kwargs
+
+
+def create_resources(session, names: dict[str, str] | None = None) -> dict[str, str]:
+    """Create every table, queue and bucket of the template; returns logical id → name/URL.
+
+    `names` maps logical ids to the physical names to use (e.g. per-test names).
+    """
+    names = names or {}
+    template = load_template()
+    created: dict[str, str] = {}
+    dynamodb = session.client("dynamodb")
+    for logical_id, props in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        kwargs = table_kwargs(props, names.get(logical_id))
+        dynamodb.create_table(**kwargs)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=kwargs["TableName"], TimeToLiveSpecification=ttl
+            )
+        created[logical_id] = kwargs["TableName"]
+    created.update(_create_queues(session.client("sqs"), template, names))
+    s3 = session.client("s3")
+    for logical_id, props in resources_of_type(template, "AWS::S3::Bucket").items():
+        bucket = names.get(logical_id) or props.get("BucketName") or logical_id.lower()
+        s3.create_bucket(Bucket=bucket)
+        created[logical_id] = bucket
+    return created
+
+
+def _create_queues(sqs, template: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    created: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    # Dead-letter queues first, so redrive policies can name their ARNs.
+    ordered = sorted(queues, key=lambda logical_id: "RedrivePolicy" in queues[logical_id])
+    for logical_id in ordered:
+        props = queues[logical_id]
+        name = names.get(logical_id) or props["QueueName"]
+        attributes = {
+            key: str(props[key])
+            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+            if key in props
+        }
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arns[target], "maxReceiveCount": redrive["maxReceiveCount"]}
+            )
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        created[logical_id] = name
+    return created

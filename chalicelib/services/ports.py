@@ -1,0 +1,119 @@
+"""The ports the services use; each has an AWS adapter and an in-memory twin in adapters/."""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.statuses import RunStatus, StepStatus
+
+
+class RunRepository(Protocol):
+    """Runs and their steps (one partition per run). Every status change is conditional."""
+
+    def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
+        """Store a new run (and any pre-recorded steps, e.g. reused by replay) atomically.
+
+        Raises AlreadyExists when a run with this id exists.
+        """
+
+    def get_run(self, run_id: str) -> Run:
+        """The run item; RunNotFound when missing or past its expiry."""
+
+    def get_detail(self, run_id: str) -> tuple[Run, list[Step]]:
+        """The run and its recorded steps in index order, in one read."""
+
+    def update_run(
+        self, run: Run, *, expected_status: RunStatus, event: Event | None = None
+    ) -> Run:
+        """Write the run's mutable fields if its stored status is still `expected_status`.
+
+        Appends `event` to the audit trail in the same write. Raises InvalidTransition
+        (carrying the current status) when the stored status differs, or when
+        `run.status` is not a legal transition from `expected_status`.
+        """
+
+    def claim_step(
+        self, run_id: str, step: Step, *, token: str, now: datetime, lease_until: datetime
+    ) -> Step:
+        """Claim a step for one attempt: allowed when it is absent or pending, or running
+        with no live lease (lease expired, or waiting for a retry that is due at `now`).
+
+        Stores `step` with status running, `claim_token=token`, attempt + 1 and the lease.
+        Raises StepConflict (with the stored status) otherwise.
+        """
+
+    def write_step(
+        self,
+        run_id: str,
+        step: Step,
+        *,
+        expect: Collection[StepStatus | None],
+        token: str | None = None,
+    ) -> Step:
+        """Store `step` if the stored step's status is in `expect` (None = absent) and,
+        when `token` is given, its claim token equals it. Clears the lease.
+        Raises StepConflict otherwise.
+        """
+
+    def list_runs(
+        self, filt: RunFilter, *, limit: int, after: str | None = None, offset: int = 0
+    ) -> RunSlice:
+        """Runs matching `filt`, newest first (`createdAt desc, id desc`).
+
+        `after` is a `Run.sort_key`: return only runs strictly after it in that order.
+        `offset` skips that many matching runs first (page paging).
+        """
+
+    def count_runs(self, filt: RunFilter) -> int:
+        """The exact number of runs matching `filt`."""
+
+    def runs_in_status(self, status: RunStatus, *, automation_name: str | None = None,
+                       limit: int = 100, oldest_first: bool = True) -> list[Run]:
+        """Runs in one status (for the sweeper and FIFO admission), oldest first by default."""
+
+
+class Markers(Protocol):
+    """First-writer-wins records with an expiry: idempotency keys, cron minutes, dedup keys."""
+
+    def put_once(self, key: str, value: dict[str, Any], ttl_seconds: int) -> dict[str, Any] | None:
+        """Store `value` under `key` unless a live one exists; return the existing value or None."""
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The live value under `key`, or None."""
+
+    def delete(self, key: str) -> None:
+        """Forget `key` (so a retried delivery can proceed after its original failed)."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    token_id: str
+    role: str
+    created_at: datetime
+    description: str = ""
+
+
+class TokenStore(Protocol):
+    """API tokens, stored by the SHA-256 of the secret only."""
+
+    def put(self, token_hash: str, record: TokenRecord) -> None: ...
+
+    def find(self, token_hash: str) -> TokenRecord | None: ...
+
+
+class MessageQueue(Protocol):
+    """An SQS queue (step queue, exhausted-runs queue)."""
+
+    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
+        """Send a JSON message, delayed up to 900 s; returns the message id."""
+
+
+class BlobStore(Protocol):
+    """Large payloads kept outside the run items (S3)."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...

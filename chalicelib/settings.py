@@ -1,0 +1,63 @@
+"""Frozen settings read once from the environment: the only reader of os.environ."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+BUNDLED_AUTOMATIONS = str(Path(__file__).resolve().parent / "automations")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+    stage: str = "dev"
+    runs_table: str = "automation-runs"
+    step_queue: str = "automation-runs-steps"
+    step_dlq: str = "automation-runs-steps-dlq"
+    exhausted_queue: str = "automation-runs-exhausted"
+    payload_bucket: str = "automation-runs-payloads"
+    automations_dir: str = BUNDLED_AUTOMATIONS
+    retention_days: int = 30
+    allow_private_http: bool = False
+    # Step outputs / trigger data larger than this go to S3 (DynamoDB's item limit is 400 KB).
+    item_budget_bytes: int = 64 * 1024
+    max_trigger_bytes: int = 256 * 1024
+    executor_timeout_s: int = 900
+    dev_token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from environment variables (defaults above when unset)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.region,
+            stage=env.get("RUNS_STAGE", cls.stage),
+            runs_table=env.get("RUNS_TABLE", cls.runs_table),
+            step_queue=env.get("STEP_QUEUE", cls.step_queue),
+            step_dlq=env.get("STEP_DLQ", cls.step_dlq),
+            exhausted_queue=env.get("EXHAUSTED_QUEUE", cls.exhausted_queue),
+            payload_bucket=env.get("PAYLOAD_BUCKET", cls.payload_bucket),
+            automations_dir=env.get("AUTOMATIONS_DIR") or BUNDLED_AUTOMATIONS,
+            retention_days=int(env.get("RUN_RETENTION_DAYS", cls.retention_days)),
+            allow_private_http=_flag(env.get("ALLOW_PRIVATE_HTTP")),
+            item_budget_bytes=int(env.get("ITEM_BUDGET_BYTES", cls.item_budget_bytes)),
+            executor_timeout_s=int(env.get("EXECUTOR_TIMEOUT_S", cls.executor_timeout_s)),
+            dev_token=env.get("RUNS_DEV_TOKEN") or None,
+        )
+
+    def secret(self, name: str) -> str | None:
+        """A secret's value from the environment (`RUNS_SECRET_<NAME>`), read at execution."""
+        return os.environ.get(f"RUNS_SECRET_{name}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this cold start."""
+    return Settings.from_env()
