@@ -1,0 +1,4 @@
+"""Runs API blueprint (placeholder until the API module lands)."""
+from chalice import Blueprint
+
+api = Blueprint(__name__)
