@@ -1,0 +1,66 @@
+"""Admission: hand a pending run to the executor, within its automation's concurrency limit.
+
+Slots are held in DynamoDB (a conditional write per acquire), so the limit holds across
+every Lambda at once; admission is FIFO by creation time.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..domain.model import Run
+from ..domain.statuses import RunStatus
+from ..observability import logger
+
+
+def limit_of(run: Run) -> int | None:
+    """The concurrency limit in the run's stored definition, if any."""
+    concurrency = (run.definition or {}).get("concurrency") or {}
+    return concurrency.get("limit")
+
+
+def step_message(run_id: str, index: int) -> dict[str, Any]:
+    """The step queue message `{runId, stepIndex, token}`."""
+    return {"runId": run_id, "stepIndex": index, "token": str(uuid.uuid4())}
+
+
+def enqueue(deps, run: Run, index: int | None = None, delay_seconds: int = 0) -> None:
+    """Send the message that makes the executor (re)start `run` at `index`."""
+    start = index if index is not None else (run.resume_from or 0)
+    deps.step_queue.send(step_message(run.id, start), delay_seconds=delay_seconds)
+
+
+def admit(deps, run: Run) -> None:
+    """Enqueue a new run, or, with a limit, admit the oldest waiting runs while slots last."""
+    limit = limit_of(run)
+    if limit is None:
+        enqueue(deps, run)
+        return
+    admit_waiting(deps, run.automation_name, limit, newest=run)
+
+
+def admit_waiting(deps, automation: str, limit: int, newest: Run | None = None) -> int:
+    """Give free slots to waiting runs, oldest first; returns how many were admitted."""
+    waiting = deps.repo.runs_in_status(
+        RunStatus.PENDING, automation_name=automation, limit=max(limit, 10)
+    )
+    if newest is not None and all(run.id != newest.id for run in waiting):
+        waiting.append(newest)  # the index may not show a run created a moment ago
+    admitted = 0
+    for run in waiting:
+        if not deps.slots.acquire(automation, run.id, limit):
+            break
+        enqueue(deps, run)
+        admitted += 1
+    if admitted:
+        logger.info("runs admitted", extra={"automation": automation, "admitted": admitted})
+    return admitted
+
+
+def release(deps, run: Run) -> None:
+    """Free the run's slot (idempotent) and admit the next waiting run of its automation."""
+    limit = limit_of(run)
+    if limit is None:
+        return
+    deps.slots.release(run.automation_name, run.id)
+    admit_waiting(deps, run.automation_name, limit)

@@ -1,0 +1,119 @@
+"""One attempt of one step: render its props, run its action under a deadline, classify."""
+from __future__ import annotations
+
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..actions.base import ActionContext, Halt, Wait
+from ..domain.clock import iso
+from ..domain.model import Run, Step
+from ..domain.retry import ActionError, as_action_error
+from ..domain.statuses import StepStatus
+from ..domain.templates import Secrets, build_context, data_view, mask, render
+
+DEFAULT_ATTEMPT_TIMEOUT_MS = 30_000
+# Actions other than http run on a worker thread so their attempt timeout can be enforced.
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="action")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt produced: an output, a halt, a wait, or an error."""
+
+    output: Any = None
+    halted: bool = False
+    wait_until: datetime | None = None
+    error: ActionError | None = None
+    record: dict[str, Any] | None = None  # the attempt record {attempt, startedAt, ...}
+
+
+def outputs_so_far(run: Run, recorded: dict[int, Step]) -> dict[str, Any]:
+    """Step name → output of every completed (or reused) step: what templates may read."""
+    return {
+        step.name: step.output
+        for step in recorded.values()
+        if step.status == StepStatus.COMPLETED or step.reused_from
+    }
+
+
+def attempt_timeout_s(action: dict[str, Any]) -> float:
+    """The action's per-attempt timeout in seconds."""
+    return int(action.get("timeout") or DEFAULT_ATTEMPT_TIMEOUT_MS) / 1000
+
+
+def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
+                wait_started_at: datetime | None = None) -> Outcome:
+    """Execute `step` once (already claimed) and return its classified outcome."""
+    action = run.definition["actions"][step.index]
+    secrets = Secrets(deps.settings.secret)
+    started = deps.clock()
+    context = build_context(
+        trigger_data=run.trigger_data, steps=outputs_so_far(run, recorded), run_id=run.id,
+        attempt=step.attempt, automation_name=run.automation_name, secrets=secrets,
+    )
+    try:
+        props = render(action.get("props") or {}, context)
+        ctx = ActionContext(
+            run_id=run.id, step_name=step.name, props=props, settings=deps.settings,
+            automation_name=run.automation_name, attempt=step.attempt, depth=run.depth,
+            timeout_s=attempt_timeout_s(action), deadline=run.deadline_at,
+            data=data_view(context), start_run=_starter(deps, run, step),
+            wait_started_at=wait_started_at, now=deps.clock,
+        )
+        result = _execute(deps, action, ctx)
+        error, stack = None, None
+    except BaseException as exc:  # noqa: BLE001 - every failure is recorded on the step
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        result, error = None, as_action_error(exc)
+        stack = mask("".join(traceback.format_exception(exc)), secrets.values)
+    finished = deps.clock()
+    record = {
+        "attempt": step.attempt, "startedAt": iso(started), "completedAt": iso(finished),
+        "error": mask(error.message, secrets.values) if error else None,
+        "errorType": error.error_type if error else None, "stack": stack,
+    }
+    if error is not None:
+        return Outcome(error=error, record=record)
+    if isinstance(result, Halt):
+        return Outcome(output=mask(result.output, secrets.values), halted=True, record=record)
+    if isinstance(result, Wait):
+        return Outcome(wait_until=result.until, record=record)
+    return Outcome(output=mask(result, secrets.values), record=record)
+
+
+def _execute(deps, action: dict[str, Any], ctx: ActionContext) -> Any:
+    """Run the action; non-http actions under a deadline (http passes socket timeouts down)."""
+    registry = deps.actions
+    if action["type"] == "http":
+        return registry.execute(action["type"], action["operator"], ctx)
+    limit = ctx.remaining_s()
+    future = _pool.submit(registry.execute, action["type"], action["operator"], ctx)
+    try:
+        return future.result(timeout=limit)
+    except FutureTimeout:
+        raise ActionError(
+            f"action timed out after {int(limit * 1000)} ms", "Timeout",
+            retryable=True, timed_out=True,
+        ) from None
+
+
+def _starter(deps, run: Run, step: Step):
+    """automation/call's start_run: one child run per (run, step), at depth + 1."""
+    def start(name: str, trigger_data: Any) -> str:
+        from .trigger import start_once, start_run  # noqa: PLC0415
+
+        automation = deps.catalog.get(name)
+        child, _ = start_once(
+            deps, "call", f"{run.id}:{step.name}",
+            lambda run_id: start_run(deps, automation, "manual", trigger_data,
+                                     actor=f"call-from:{run.id}", run_id=run_id,
+                                     depth=run.depth + 1),
+        )
+        return child.id
+
+    return start

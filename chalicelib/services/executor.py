@@ -1,0 +1,218 @@
+"""The step executor: claim → execute → record, each conditional, for one step message.
+
+A recorded step is never executed again: a redelivered message finds it recorded and moves
+on. Consecutive steps run in one invocation while its remaining time allows; waits (retry
+backoff, delay/wait) and low remaining time hand over through a (delayed) SQS message.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..domain.errors import RunNotFound, StepConflict
+from ..domain.model import Run, Step
+from ..domain.retry import ActionError, decide, effective_policy
+from ..domain.statuses import STEP_TERMINAL, RunStatus, StepStatus
+from ..observability import emit, logger
+from . import admission, lifecycle
+from .attempt import Outcome, attempt_timeout_s, run_attempt
+
+HANDOVER_MARGIN_MS = 5_000
+LEASE_MARGIN = timedelta(seconds=60)
+MAX_SQS_DELAY_S = 900
+RUNNING = frozenset({StepStatus.RUNNING})
+
+
+class _Policy:
+    """A retry policy read from a stored definition (camelCase dict)."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.max_attempts = int(raw.get("maxAttempts", 1))
+        self.delay_ms = int(raw.get("delayMs", 1000))
+        self.strategy = raw.get("strategy", "fixed")
+        self.max_delay_ms = int(raw.get("maxDelayMs", 900_000))
+        self.jitter = raw.get("jitter", "none")
+
+
+def policy_for(run: Run, index: int) -> _Policy:
+    """The step's retry policy, else the automation's, else a single attempt."""
+    action = run.definition["actions"][index]
+    return _Policy(action.get("retry") or run.definition.get("retry") or {"maxAttempts": 1})
+
+
+def process_step_message(deps, message: dict[str, Any],
+                         remaining_ms: Callable[[], int]) -> None:
+    """Advance the run named by a step message as far as this invocation may."""
+    if message.get("kind") == "failure":
+        lifecycle.dispatch_failure_handlers(deps, message["runId"])
+        return
+    try:
+        run, steps = deps.repo.get_detail(message["runId"])
+    except RunNotFound:
+        logger.warning("step message for an unknown run", extra={"run_id": message["runId"]})
+        return
+    if run.status == RunStatus.PENDING:
+        run = lifecycle.begin(deps, run)
+        if run is None:
+            return
+    if run.status != RunStatus.RUNNING:
+        return
+    _advance(deps, run, {step.index: step for step in steps}, remaining_ms)
+
+
+def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
+    """Run steps in order until the run ends, waits, or must hand over."""
+    actions = run.definition["actions"]
+    while True:
+        index = next((i for i in range(len(actions))
+                      if i not in recorded or recorded[i].status not in STEP_TERMINAL), None)
+        if index is None:
+            _complete(deps, run, recorded)
+            return
+        now = deps.clock()
+        if run.deadline_at is not None and now >= run.deadline_at:
+            time_out(deps, run, recorded.get(index))
+            return
+        parked = recorded.get(index)
+        if parked is not None and parked.next_attempt_at and parked.next_attempt_at > now:
+            schedule(deps, run, index, parked.next_attempt_at - now)  # woken early (chained)
+            return
+        budget_ms = attempt_timeout_s(actions[index]) * 1000 + HANDOVER_MARGIN_MS
+        if remaining_ms() < budget_ms:
+            admission.enqueue(deps, run, index)  # a fresh invocation has the time
+            return
+        current = deps.repo.get_run(run.id)  # a cancel must stop the next step
+        if current.status != RunStatus.RUNNING:
+            return
+        step = _claim(deps, run, index, parked, now)
+        if step is None:
+            return
+        if not _run_step(deps, run, step, recorded, parked):
+            return
+
+
+def _claim(deps, run: Run, index: int, parked: Step | None, now: datetime) -> Step | None:
+    """Claim the step for one attempt; None when another executor holds it."""
+    action = run.definition["actions"][index]
+    base = parked or Step(index=index, name=action["name"], type=action["type"],
+                          operator=action["operator"], started_at=now)
+    lease = now + timedelta(seconds=attempt_timeout_s(action)) + LEASE_MARGIN
+    try:
+        return deps.repo.claim_step(run.id, base, token=str(uuid.uuid4()), now=now,
+                                    lease_until=lease)
+    except StepConflict as exc:
+        logger.info("step held elsewhere", extra={"run_id": run.id, "step": action["name"],
+                                                   "status": exc.status})
+        return None
+
+
+def _run_step(deps, run: Run, step: Step, recorded: dict[int, Step],
+              parked: Step | None) -> bool:
+    """Execute one attempt and record it; True when the executor should go on."""
+    resuming_wait = step.type == "delay" and parked is not None and parked.next_attempt_at
+    if resuming_wait:
+        step = step.evolve(attempt=max(1, step.attempt - 1))  # a resumed wait is no new attempt
+    outcome = run_attempt(deps, run, step, recorded,
+                          wait_started_at=step.started_at if resuming_wait else None)
+    attempts = step.attempts if resuming_wait else step.attempts + (outcome.record,)
+    try:
+        return _record(deps, run, step.evolve(attempts=attempts), outcome, recorded)
+    except StepConflict:
+        # The sweeper timed the run out (or another executor took over) meanwhile.
+        logger.warning("step result lost its claim", extra={"run_id": run.id, "step": step.name})
+        return False
+
+
+def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, Step]) -> bool:
+    now = deps.clock()
+    token = step.claim_token
+    if outcome.wait_until is not None:
+        parked = step.evolve(next_attempt_at=outcome.wait_until)
+        deps.repo.write_step(run.id, parked, expect=RUNNING, token=token)
+        schedule(deps, run, step.index, outcome.wait_until - now)
+        return False
+    if outcome.error is None:
+        done = step.evolve(status=StepStatus.COMPLETED, completed_at=now, output=outcome.output,
+                           error=None, next_attempt_at=None)
+        recorded[step.index] = deps.repo.write_step(run.id, done, expect=RUNNING, token=token)
+        emit("StepDurationMs", done.duration_ms or 0, run.automation_name, unit="ms")
+        if outcome.halted:
+            lifecycle.finish(deps, run, RunStatus.COMPLETED, attempt=_attempt(recorded),
+                             detail={"haltedAt": step.name})
+            return False
+        return True
+    return _record_failure(deps, run, step, outcome.error, recorded)
+
+
+def _record_failure(deps, run: Run, step: Step, error: ActionError,
+                    recorded: dict[int, Step]) -> bool:
+    now = deps.clock()
+    action = run.definition["actions"][step.index]
+    decision = decide(policy_for(run, step.index), step.attempt, error)
+    if decision.retry:
+        due = now + timedelta(milliseconds=decision.delay_ms)
+        waiting = step.evolve(next_attempt_at=due, error=error.to_json())
+        deps.repo.write_step(run.id, waiting, expect=RUNNING, token=step.claim_token)
+        emit("StepRetries", 1, run.automation_name)
+        if step.attempt + 1 > run.attempt:
+            _raise_run_attempt(deps, run, step.attempt + 1)
+        schedule(deps, run, step.index, due - now)
+        return False
+    failed = step.evolve(status=StepStatus.FAILED, completed_at=now, error=error.to_json(),
+                         next_attempt_at=None)
+    recorded[step.index] = deps.repo.write_step(run.id, failed, expect=RUNNING,
+                                                token=step.claim_token)
+    emit("StepDurationMs", failed.duration_ms or 0, run.automation_name, unit="ms")
+    if action.get("continueOnError"):
+        return True
+    lifecycle.finish(deps, run, decision.status, attempt=_attempt(recorded),
+                     error={"message": error.message, "type": error.error_type,
+                            "step": step.name})
+    return False
+
+
+def _complete(deps, run: Run, recorded: dict[int, Step]) -> None:
+    """Every step is recorded: completed, or completed-with-errors under continueOnError."""
+    errors = any(step.status == StepStatus.FAILED for step in recorded.values())
+    status = RunStatus.COMPLETED_WITH_ERRORS if errors else RunStatus.COMPLETED
+    lifecycle.finish(deps, run, status, attempt=_attempt(recorded))
+
+
+def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") -> None:
+    """The run passed its deadline: fail the in-flight step, end the run `timed-out`."""
+    timeout_ms = int(run.definition.get("timeout", 900_000))
+    error = {"message": f"run timeout of {timeout_ms} ms exceeded", "type": "Timeout"}
+    if in_flight is not None and in_flight.status == StepStatus.RUNNING:
+        failed = in_flight.evolve(status=StepStatus.FAILED, completed_at=deps.clock(),
+                                  error=error, next_attempt_at=None)
+        try:
+            deps.repo.write_step(run.id, failed, expect=RUNNING)
+        except StepConflict:
+            pass  # it finished just now; its real result stands
+    lifecycle.finish(deps, run, RunStatus.TIMED_OUT, actor=actor,
+                     error={**error, "step": in_flight.name if in_flight else None})
+
+
+def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
+    """Resume the step after `delay`, chaining messages past SQS's 15-minute limit."""
+    seconds = max(0, int(delay.total_seconds() + 0.999))
+    admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S))
+
+
+def _attempt(recorded: dict[int, Step]) -> int:
+    return max((step.attempt for step in recorded.values()), default=1) or 1
+
+
+def _raise_run_attempt(deps, run: Run, attempt: int) -> None:
+    """Keep the run's `attempt` (highest of any step) in step with a retry."""
+    from ..domain.errors import InvalidTransition  # noqa: PLC0415
+
+    current = deps.repo.get_run(run.id)
+    if current.status != RunStatus.RUNNING or current.attempt >= attempt:
+        return
+    try:
+        deps.repo.update_run(current.evolve(attempt=attempt), expected_status=RunStatus.RUNNING)
+    except InvalidTransition:
+        pass  # cancelled or ended meanwhile

@@ -1,0 +1,103 @@
+"""Start runs: record a `pending` run with its trigger data and definition, then admit it."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..domain.errors import AlreadyExists, Conflict, PayloadTooLarge, RunNotFound
+from ..domain.model import Event, Run, Step
+from ..domain.statuses import RunStatus
+from ..observability import logger
+from . import admission
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+class AutomationDisabled(Conflict):
+    """A disabled automation never starts runs."""
+
+    code = "AUTOMATION_DISABLED"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"automation {name} is disabled", name=name)
+
+
+def check_trigger_size(trigger_data: Any, limit: int) -> None:
+    """Refuse trigger data over `limit` bytes of JSON (413)."""
+    size = len(json.dumps(trigger_data, separators=(",", ":"), default=str).encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"trigger data is {size} bytes; the limit is {limit}", size=size, limit=limit
+        )
+
+
+def new_run(
+    deps,
+    automation,
+    trigger_type: str,
+    trigger_data: Any,
+    *,
+    actor: str,
+    now: datetime,
+    run_id: str | None = None,
+    replay_of: str | None = None,
+    depth: int = 0,
+    resume_from: int | None = None,
+    reused_steps: Sequence[str] = (),
+    definition: dict[str, Any] | None = None,
+) -> Run:
+    """A `pending` run of `automation` (not stored yet)."""
+    retention = timedelta(days=deps.settings.retention_days)
+    return Run(
+        id=run_id or str(uuid.uuid4()),
+        automation_name=automation.name,
+        status=RunStatus.PENDING,
+        trigger_type=trigger_type,
+        trigger_data=trigger_data,
+        created_at=now,
+        definition=definition or automation.to_dict(),
+        replay_of=replay_of,
+        depth=depth,
+        resume_from=resume_from,
+        reused_steps=tuple(reused_steps),
+        expires_at=int((now + retention).timestamp()),
+        events=(Event(at=now, type="created", to_status="pending", actor=actor,
+                      detail={"triggerType": trigger_type}),),
+    )
+
+
+def start_run(deps, automation, trigger_type: str, trigger_data: Any, *, actor: str,
+              steps: Sequence[Step] = (), **fields: Any) -> Run:
+    """Record a run and admit it (enqueue its first step, or leave it waiting for a slot)."""
+    if not automation.enabled:
+        raise AutomationDisabled(automation.name)
+    check_trigger_size(trigger_data, deps.settings.max_trigger_bytes)
+    run = new_run(deps, automation, trigger_type, trigger_data, actor=actor,
+                  now=fields.pop("now", None) or deps.clock(), **fields)
+    deps.repo.create_run(run, steps)
+    logger.info("run created", extra={"run_id": run.id, "automation": run.automation_name,
+                                      "trigger": trigger_type})
+    admission.admit(deps, run)
+    return run
+
+
+def start_once(deps, scope: str, key: str, start) -> tuple[Run, bool]:
+    """Run `start(run_id)` once per (scope, key) for 24 h; returns (run, created?).
+
+    The key is claimed first with the run id it will create, so a retried request finds the
+    same run even when the first attempt crashed between claiming and creating.
+    """
+    run_id = str(uuid.uuid4())
+    existing = deps.markers.put_once(f"{scope}:{key}", {"runId": run_id}, IDEMPOTENCY_TTL_S)
+    if existing is None:
+        return start(run_id), True
+    try:
+        return deps.repo.get_run(existing["runId"]), False
+    except RunNotFound:  # the first attempt died between claiming the key and creating
+        try:
+            return start(existing["runId"]), True
+        except AlreadyExists:
+            return deps.repo.get_run(existing["runId"]), False
