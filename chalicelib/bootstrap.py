@@ -44,6 +44,12 @@ class Container:
         return self._get("tokens", lambda: DynamoTokenStore(self.settings))
 
     @property
+    def slots(self):
+        from .adapters.dynamo_slots import DynamoSlots
+
+        return self._get("slots", lambda: DynamoSlots(self.settings))
+
+    @property
     def step_queue(self):
         from .adapters.sqs_queue import SqsQueue
 
@@ -67,7 +73,9 @@ class Container:
     def catalog(self):
         from .domain.definitions import load_catalog
 
-        return self._get("catalog", lambda: load_catalog(self.settings.automations_dir))
+        return self._get(
+            "catalog", lambda: load_catalog(self.settings.automations_dir, self.actions)
+        )
 
     @property
     def actions(self):

@@ -61,3 +61,18 @@ class Settings:
 def get_settings() -> Settings:
     """The settings of this cold start."""
     return Settings.from_env()
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the `runs` CLI finds the HTTP API, and the bearer token it sends."""
+
+    url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ClientSettings":
+        """`RUNS_URL` and `RUNS_TOKEN` (defaults above when unset)."""
+        env = os.environ if environ is None else environ
+        return cls(url=(env.get("RUNS_URL") or cls.url).rstrip("/"),
+                   token=env.get("RUNS_TOKEN") or None)

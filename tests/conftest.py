@@ -26,13 +26,16 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib.bootstrap import Container, use_container  # noqa: E402
+from chalicelib.local.atomic import make_moto_dynamodb_atomic  # noqa: E402
 from chalicelib.local.resources import create_resources  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
+from tests.support.fixtures import http_sink  # noqa: E402,F401 - shared fixture
 
 
 @pytest.fixture
 def aws():
     """moto in-process AWS with the template's tables, queues and buckets created."""
+    make_moto_dynamodb_atomic()
     with mock_aws():
         session = boto3.Session(region_name="us-east-1")
         create_resources(session)

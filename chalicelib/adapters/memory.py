@@ -229,3 +229,29 @@ class MemoryBlobStore:
 
     def get(self, key: str) -> bytes:
         return self.objects[key]
+
+
+class MemorySlots:
+    """Slots as a set of run ids per automation, behind one lock."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, automation: str, run_id: str, limit: int) -> bool:
+        with self._lock:
+            held = self._held.setdefault(automation, set())
+            if run_id in held:
+                return True
+            if len(held) >= limit:
+                return False
+            held.add(run_id)
+            return True
+
+    def release(self, automation: str, run_id: str) -> None:
+        with self._lock:
+            self._held.get(automation, set()).discard(run_id)
+
+    def holders(self, automation: str) -> set[str]:
+        with self._lock:
+            return set(self._held.get(automation, set()))

@@ -1,4 +1,17 @@
-"""Runs API blueprint (placeholder until the API module lands)."""
-from chalice import Blueprint
+"""The API blueprint: importing a route module registers (and documents) its routes.
 
-api = Blueprint(__name__)
+To add routes, write a module using `common.endpoint` and import it below.
+"""
+from __future__ import annotations
+
+from . import automations, runs  # noqa: F401 - importing registers the routes
+from .common import api, endpoint
+from .openapi import build_document
+
+__all__ = ["api"]
+
+
+@endpoint("/api/openapi.json", summary="This OpenAPI 3.1 document", role=None)
+def openapi_json() -> dict:
+    """GET /api/openapi.json (public)."""
+    return build_document()

@@ -196,8 +196,13 @@ def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") ->
 
 
 def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
-    """Resume the step after `delay`, chaining messages past SQS's 15-minute limit."""
-    seconds = max(0, int(delay.total_seconds() + 0.999))
+    """Resume the step after `delay`, chaining messages past SQS's 15-minute limit.
+
+    SQS delays are whole seconds, so the delay is rounded down: a message that arrives
+    early finds the step not yet due and schedules the remainder (sub-second waits take a
+    few undelayed hops instead of a whole extra second).
+    """
+    seconds = max(0, int(delay.total_seconds()))
     admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S))
 
 

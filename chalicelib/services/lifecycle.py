@@ -66,6 +66,12 @@ def finish(deps, run: Run, status: RunStatus, *, error: dict[str, Any] | None = 
     return ended
 
 
+def cancelled(deps, run: Run) -> None:
+    """Follow-ups of a cancel: the metric and the freed slot (no failure handlers)."""
+    emit(OUTCOME_METRICS[RunStatus.CANCELLED], 1, run.automation_name)
+    after_end(deps, run)
+
+
 def after_end(deps, run: Run) -> None:
     """Follow-ups of an ended run; safe to repeat (a redelivered message calls it again)."""
     admission.release(deps, run)

@@ -117,3 +117,16 @@ class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...
+
+
+class Slots(Protocol):
+    """Concurrency slots per automation, shared by every executor (conditional writes)."""
+
+    def acquire(self, automation: str, run_id: str, limit: int) -> bool:
+        """Take a slot for `run_id` if fewer than `limit` are held (idempotent per run)."""
+
+    def release(self, automation: str, run_id: str) -> None:
+        """Give back the run's slot; a no-op when it holds none."""
+
+    def holders(self, automation: str) -> set[str]:
+        """The runs holding a slot now."""

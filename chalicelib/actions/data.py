@@ -1,0 +1,37 @@
+"""data/set (a rendered value) and data/query (JMESPath over an input)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import field_validator
+
+from .base import ActionContext, Props
+from .filter import compiled, search
+from .registry import ActionSpec
+
+
+class SetProps(Props):
+    value: Any
+
+
+class QueryProps(Props):
+    expression: str
+    input: Any
+
+    _valid = field_validator("expression")(compiled)
+
+
+def set_value(props: SetProps, ctx: ActionContext) -> Any:
+    """The rendered `value` itself."""
+    return props.value
+
+
+def query(props: QueryProps, ctx: ActionContext) -> Any:
+    """The JMESPath `expression` evaluated over `input`."""
+    return search(props.expression, props.input)
+
+
+ACTIONS = [
+    ActionSpec("data", "set", SetProps, set_value),
+    ActionSpec("data", "query", QueryProps, query),
+]

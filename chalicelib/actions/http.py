@@ -1,0 +1,192 @@
+"""http/get|post|put|patch|delete: a real HTTP call with urllib3 (SPEC 2.3)."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from pydantic import ConfigDict, Field, field_validator
+from urllib3.util import parse_url
+
+from ..domain.retry import ActionError
+from ..domain.templates import mask_headers
+from .base import ActionContext, Props
+from .registry import ActionSpec
+
+USER_AGENT = "automation-runs/0.1"
+_RETRYABLE_STATUSES = frozenset({408, 429})
+Scalar = str | int | float | bool
+
+
+class HttpProps(Props):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    body: Any = None
+    expected_status: int | list[int] | None = None  # None accepts any 2xx
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parsed = parse_url(value)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _resolve(host: str, port: int, allow_private: bool) -> str:
+    """One address for `host`; refuses private, loopback and link-local targets unless allowed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ActionError(f"cannot resolve {host}: {exc}", "NetworkError", retryable=True) from exc
+    addresses = [info[4][0] for info in infos]
+    if not allow_private:
+        refused = [a for a in addresses if not _is_public(a)]
+        if refused:
+            raise ActionError(
+                f"{host} resolves to a non-public address ({refused[0]}); "
+                "set ALLOW_PRIVATE_HTTP to call private targets",
+                "ForbiddenTarget",
+                retryable=False,
+            )
+    return addresses[0]
+
+
+def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, (bytes, str)):
+        return body.encode("utf-8") if isinstance(body, str) else body
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def _decode_body(response: urllib3.BaseHTTPResponse) -> Any:
+    text = response.data.decode("utf-8", errors="replace")
+    if "json" in (response.headers.get("Content-Type") or "").lower() and text.strip():
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def retry_after_ms(value: str | None, now: datetime | None = None) -> int | None:
+    """A Retry-After header (delta seconds or HTTP date) in milliseconds."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value) * 1000
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0, int((moment - (now or datetime.now(timezone.utc))).total_seconds() * 1000))
+
+
+def _check_status(method: str, url: str, props: HttpProps, response, output, now) -> None:
+    status = response.status
+    expected = props.expected_status
+    if expected is None:
+        ok = 200 <= status < 300
+    else:
+        ok = status in (expected if isinstance(expected, list) else [expected])
+    if ok:
+        return
+    retryable = status in _RETRYABLE_STATUSES or status >= 500
+    wait = retry_after_ms(response.headers.get("Retry-After"), now) if retryable else None
+    raise ActionError(
+        f"{method} {url} answered {status}",
+        "HttpError",
+        retryable=retryable,
+        retry_after_ms=wait,
+        detail={"status": status, "body": output["body"]},
+    )
+
+
+def _send(method: str, props: HttpProps, ctx: ActionContext) -> urllib3.BaseHTTPResponse:
+    url = parse_url(props.url)
+    host = url.host.strip("[]")  # IPv6 literals come bracketed
+    port = url.port or (443 if url.scheme == "https" else 80)
+    # Connect to the address that was checked, so a second DNS answer cannot swap it.
+    address = _resolve(host, port, ctx.settings.allow_private_http)
+    headers = {"User-Agent": USER_AGENT, **props.headers}
+    if not any(name.lower() == "idempotency-key" for name in headers):
+        headers["Idempotency-Key"] = ctx.idempotency_key
+    headers["Host"] = url.netloc
+    body = _encode_body(props.body, headers)
+    target = url.request_uri
+    if props.query:
+        target += ("&" if url.query else "?") + urlencode(props.query, doseq=True)
+    seconds = ctx.remaining_s()
+    timeout = urllib3.Timeout(connect=seconds, read=seconds)
+    if url.scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False,
+            server_hostname=host, assert_hostname=host,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    try:
+        return pool.urlopen(method, target, body=body, headers=headers, redirect=False,
+                            assert_same_host=False)
+    finally:
+        pool.close()
+
+
+def call(method: str, props: HttpProps, ctx: ActionContext) -> dict[str, Any]:
+    """Perform the request; the output is `{status, headers, body}`."""
+    try:
+        response = _send(method, props, ctx)
+    except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass
+        raise ActionError(f"{method} {props.url} failed: {exc}", "NetworkError",
+                          retryable=True) from exc
+    except urllib3.exceptions.TimeoutError as exc:
+        raise ActionError(f"{method} {props.url} timed out", "Timeout", retryable=True,
+                          timed_out=True) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise ActionError(f"{method} {props.url}: TLS error: {exc}", "TlsError",
+                          retryable=False) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ActionError(f"{method} {props.url} failed: {exc}", "NetworkError",
+                          retryable=True) from exc
+    output = {
+        "status": response.status,
+        "headers": mask_headers(dict(response.headers)),
+        "body": _decode_body(response),
+    }
+    _check_status(method, props.url, props, response, output, ctx.now())
+    return output
+
+
+def _handler(method: str):
+    def handle(props: HttpProps, ctx: ActionContext) -> dict[str, Any]:
+        return call(method, props, ctx)
+
+    handle.__doc__ = f"http/{method.lower()}"
+    return handle
+
+
+ACTIONS = [
+    ActionSpec("http", method.lower(), HttpProps, _handler(method))
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+]

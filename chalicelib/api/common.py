@@ -1,0 +1,161 @@
+"""Shared pieces of every API route: the blueprint, the bearer authorizer, role checks,
+request parsing and the `endpoint` decorator that registers, documents and guards a route.
+
+The authorizer lives here because Chalice names a blueprint authorizer's Lambda handler after
+the blueprint's module (`chalicelib.api.common.bearer`).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from chalice import AuthResponse, Blueprint, Response
+from chalice.app import AuthRequest, Request
+from pydantic import BaseModel, ValidationError
+
+from ..bootstrap import container
+from ..domain.errors import Unauthorized, ValidationFailed
+from ..services.tokens import Role, authenticate, require_role
+from .errors import error_response, validation_failed
+from .openapi import document
+
+api = Blueprint(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller of a protected route, from the authorizer context or the token itself."""
+
+    token_id: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.token_id}"
+
+
+@api.authorizer(name="bearer")
+def bearer(auth_request: AuthRequest) -> AuthResponse:
+    """Resolve the bearer token into the request context; the route enforces role and 401."""
+    # An unknown token passes with an `authError` context instead of a Deny: a Deny is a 403
+    # from API Gateway and Chalice's local gateway alike, and the contract wants a 401.
+    try:
+        record = authenticate(container().tokens, auth_request.token)
+    except Unauthorized as exc:
+        return AuthResponse(routes=["*"], principal_id="anonymous",
+                            context={"authError": exc.message})
+    return AuthResponse(routes=["*"], principal_id=f"token:{record.token_id}",
+                        context={"tokenId": record.token_id, "role": record.role})
+
+
+def current_identity(request: Request) -> Identity:
+    """Who is calling: the authorizer's verdict when it ran, else the Authorization header."""
+    context = (request.context or {}).get("authorizer") or {}
+    if context.get("authError"):
+        raise Unauthorized(context["authError"])
+    if context.get("tokenId") and context.get("role"):
+        return Identity(token_id=context["tokenId"], role=Role(context["role"]))
+    record = authenticate(container().tokens, request.headers.get("authorization"))
+    return Identity(token_id=record.token_id, role=Role(record.role))
+
+
+def authorize(request: Request, required: Role) -> Identity:
+    """The caller's identity; Unauthorized (401) or Forbidden (403) when it may not proceed."""
+    identity = current_identity(request)
+    require_role(identity.role, required)
+    return identity
+
+
+def parse_query(model: type[M], request: Request) -> M:
+    """Validate the query string with `model`; list fields take every repeated value."""
+    params = request.query_params or {}
+    data = {
+        key: params.getlist(key) if _is_list_field(model, key) else params[key]
+        for key in params
+    }
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_failed(exc, model) from None
+
+
+def parse_body(model: type[M], request: Request) -> M:
+    """Validate the JSON body with `model`; an empty body counts as `{}`."""
+    raw = request.raw_body or b""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("body is not valid JSON",
+                               [{"field": "body", "message": "not valid JSON"}]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_failed(exc, model) from None
+
+
+def _is_list_field(model: type[BaseModel], wire_name: str) -> bool:
+    for name, info in model.model_fields.items():
+        if wire_name in (name, info.alias):
+            return typing.get_origin(info.annotation) is list
+    return False
+
+
+def endpoint(
+    path: str,
+    *,
+    summary: str,
+    role: Role | None,
+    methods: Iterable[str] = ("GET",),
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    path_params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    **route_options: Any,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register, document and guard a route: auth, then parsing, then the view; errors enveloped."""
+    # The view gets its URL parameters plus `identity` (when `role` is set; None = public, no
+    # authorizer), `query` and `body` (when their models are given); it returns JSON or a Response.
+    methods = [method.upper() for method in methods]
+
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        for method in methods:
+            document(path, method, summary, role=role.value if role else None, query=query,
+                     body=body, response=response, status=status, errors=errors,
+                     path_params=path_params or {}, headers=headers or {})
+        api.route(path, methods=methods, authorizer=bearer if role else None,
+                  **route_options)(_guarded(view, role, query, body, status))
+        return view
+
+    return register
+
+
+def _guarded(view: Callable[..., Any], role: Role | None, query: type[BaseModel] | None,
+             body: type[BaseModel] | None, status: int) -> Callable[..., Response]:
+    """The Chalice view around `view`: inputs parsed in order, every error as an envelope."""
+
+    @functools.wraps(view)
+    def handle(**url_params: Any) -> Response:
+        request = api.current_request
+        try:
+            inputs: dict[str, Any] = {}
+            if role is not None:
+                inputs["identity"] = authorize(request, role)
+            if query is not None:
+                inputs["query"] = parse_query(query, request)
+            if body is not None:
+                inputs["body"] = parse_body(body, request)
+            result = view(**url_params, **inputs)
+        except Exception as exc:  # noqa: BLE001 - every error leaves through the envelope
+            return error_response(exc)
+        return result if isinstance(result, Response) else Response(result, status_code=status)
+
+    return handle
