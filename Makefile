@@ -18,9 +18,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Chalice writes YAML when the merge template is YAML; sam.json is the artifact we deploy and lint.
 package: $(STAMP)
 	rm -rf build/package
-	$(VENV)/bin/chalice package --stage prod --merge-template infra/resources.yaml build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	  $(VENV)/bin/chalice package --stage prod --merge-template infra/resources.yaml build/package
+	$(PY) -c 'import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), open(sys.argv[2], "w"), indent=2)' \
+	  build/package/sam.yaml build/package/sam.json
+	rm build/package/sam.yaml
+	@# Chalice caches one ~20 MB zip per source hash; only the newest can be reused.
+	ls -t .chalice/deployments/*.zip 2>/dev/null | tail -n +2 | xargs -r rm -f --
 
 lint-template: package
 	$(VENV)/bin/cfn-lint build/package/sam.json

@@ -1,6 +1,6 @@
-"""Create the tables and queues of infra/resources.yaml on an AWS-compatible endpoint (moto).
+"""Create the tables, queues and bucket of infra/resources.yaml on an AWS-compatible endpoint.
 
-The deployment template is the single source of truth; this translates its DynamoDB and SQS
+The deployment template is the single source of truth; this translates its DynamoDB, SQS and S3
 resources into the equivalent boto3 calls for the local stack and the moto-backed tests.
 """
 from __future__ import annotations
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "resources.yaml"
 
@@ -84,12 +86,69 @@ def create_resources(session, names: dict[str, str] | None = None) -> dict[str, 
             )
         created[logical_id] = kwargs["TableName"]
     created.update(_create_queues(session.client("sqs"), template, names))
-    s3 = session.client("s3")
+    created.update(_create_buckets(session.client("s3"), template, names))
+    return created
+
+
+def resolve(value: Any, template: dict[str, Any]) -> Any:
+    """`value` with every `Ref` to a template parameter replaced by the parameter's default."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in template.get("Parameters", {}):
+            return template["Parameters"][value["Ref"]].get("Default")
+        return {key: resolve(item, template) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, template) for item in value]
+    return value
+
+
+def _create_buckets(s3, template: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    created: dict[str, str] = {}
     for logical_id, props in resources_of_type(template, "AWS::S3::Bucket").items():
-        bucket = names.get(logical_id) or props.get("BucketName") or logical_id.lower()
+        props = resolve(props, template)
+        # On AWS the payload bucket's name is generated; locally it is the settings' default.
+        bucket = names.get(logical_id) or Settings.from_env().payload_bucket
         s3.create_bucket(Bucket=bucket)
+        if "BucketEncryption" in props:
+            s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        _encryption_rule(rule)
+                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"],
+            )
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
+            )
         created[logical_id] = bucket
     return created
+
+
+def _encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation encryption rule in the S3 API's shape."""
+    converted = {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+    if "BucketKeyEnabled" in rule:
+        converted["BucketKeyEnabled"] = rule["BucketKeyEnabled"]
+    return converted
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    converted: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"],
+                                 "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        converted["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+    return converted
 
 
 def _create_queues(sqs, template: dict[str, Any], names: dict[str, str]) -> dict[str, str]:

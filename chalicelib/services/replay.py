@@ -74,6 +74,9 @@ def replay(deps, run_id: str, *, actor: str, is_admin: bool, from_step: str | No
     if original.status in (RunStatus.PENDING, RunStatus.RUNNING):
         raise Conflict(f"run {run_id} is still {original.status.value}",
                        status=original.status.value)
+    if original.status == RunStatus.COMPLETED and from_step is None:
+        raise Conflict(f"run {run_id} completed: nothing to resume; give fromStep to repeat "
+                       "steps", status=original.status.value)
     if definition == "original":
         automation_def = original.definition
     else:

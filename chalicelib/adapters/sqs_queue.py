@@ -1,0 +1,106 @@
+"""MessageQueue on Amazon SQS (step queue, exhausted-runs queue), plus the local pollers' calls."""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ..settings import Settings
+
+# SQS caps DelaySeconds at 15 minutes; longer waits are chained by the executor.
+MAX_DELAY_SECONDS = 900
+MAX_RECEIVE_MESSAGES = 10
+MAX_WAIT_SECONDS = 20
+
+
+class QueueNotFound(RuntimeError):
+    """The configured queue does not exist on the endpoint: a deployment error, not bad input."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"SQS queue {name} does not exist (check the queue settings and stack)")
+        self.name = name
+
+
+def clamp_delay(delay_seconds: float) -> int:
+    """A delay SQS accepts: whole seconds in 0..900."""
+    return max(0, min(MAX_DELAY_SECONDS, int(delay_seconds)))
+
+
+class SqsQueue:
+    """One SQS queue addressed by name; the client and the queue URL are resolved once."""
+
+    def __init__(self, name: str, settings: Settings, client: Any = None) -> None:
+        self.name = name
+        self._settings = settings
+        self._client = client
+        self._url: str | None = None
+        self._arn: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The SQS client of this queue; endpoints come from AWS_ENDPOINT_URL* via botocore."""
+        with self._lock:
+            if self._client is None:
+                # A session per adapter: boto3's default session is not thread-safe to build on.
+                session = boto3.session.Session(region_name=self._settings.region)
+                self._client = session.client("sqs")
+            return self._client
+
+    @property
+    def url(self) -> str:
+        """The queue URL, looked up with GetQueueUrl on first use."""
+        if self._url is None:
+            try:
+                self._url = self.client.get_queue_url(QueueName=self.name)["QueueUrl"]
+            except ClientError as exc:
+                if _is_missing_queue(exc):
+                    raise QueueNotFound(self.name) from exc
+                raise
+        return self._url
+
+    @property
+    def arn(self) -> str:
+        """The queue ARN (for event source records), looked up once."""
+        if self._arn is None:
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["QueueArn"]
+            )["Attributes"]
+            self._arn = attributes["QueueArn"]
+        return self._arn
+
+    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
+        """Send `body` as JSON, delayed by up to 900 s; returns the SQS message id."""
+        response = self.client.send_message(
+            QueueUrl=self.url,
+            MessageBody=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            DelaySeconds=clamp_delay(delay_seconds),
+        )
+        return response["MessageId"]
+
+    def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[dict[str, Any]]:
+        """Long-poll for up to `max_messages` messages, as ReceiveMessage returns them."""
+        response = self.client.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=max(1, min(MAX_RECEIVE_MESSAGES, max_messages)),
+            WaitTimeSeconds=max(0, min(MAX_WAIT_SECONDS, wait_seconds)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return response.get("Messages", [])
+
+    def delete(self, receipt_handle: str) -> None:
+        """Delete a received message (it was processed)."""
+        self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
+
+
+def _is_missing_queue(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    # The JSON protocol reports the type name; the older query protocol the legacy code.
+    return error.get("Code") in {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+    } or error.get("QueryErrorCode") == "QueueDoesNotExist"

@@ -1,0 +1,81 @@
+"""`python -m chalicelib.local` (`make run`): the whole service on 127.0.0.1 until Ctrl-C.
+
+Nothing here reads settings or imports `app`: the stack imports the application only once the
+moto endpoint and the rest of the environment are set.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from ..domain.errors import DefinitionError
+from .emulator import StackError
+from .stack import LocalStack, StackOptions
+
+log = logging.getLogger("runs.local")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    # botocore and pynamodb announce their configuration once per client; not news locally.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("pynamodb").setLevel(logging.WARNING)
+
+
+def banner(stack: LocalStack) -> str:
+    """The start-up message: where the API is, the admin token and a request to try."""
+    options = stack.options
+    runs_url = f"{stack.url}/api/automations/runs"
+    ticks = f"tick every {options.tick_seconds} s" if options.tick_seconds else "no scheduler"
+    token_note = "" if options.dev_token else "  (generated; set RUNS_DEV_TOKEN to keep one)"
+    return "\n".join([
+        f"Automation Runs local stack ready on {stack.url}",
+        f"  API      {stack.url}/api   (OpenAPI: {stack.url}/api/openapi.json)",
+        f"  token    {stack.token}   admin{token_note}",
+        f"  AWS      moto on {stack.emulator.endpoint}",
+        f"  workers  {options.workers} step worker(s), 1 step-DLQ consumer, {ticks}, "
+        "stream poller",
+        f"  try      curl -H 'Authorization: Bearer {stack.token}' {runs_url}",
+        "Press Ctrl-C to stop.",
+    ])
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def main() -> int:
+    """Start the stack, wait for Ctrl-C or SIGTERM, stop it; returns the exit status."""
+    _configure_logging()
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("%s received; stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack = LocalStack(StackOptions.from_env(os.environ)).start()
+    except StackError as exc:
+        return _fail(str(exc))
+    except DefinitionError as exc:  # an invalid automation file names file and field
+        return _fail(exc.message)
+    print(banner(stack), flush=True)
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        stack.stop()
+        log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The local stack: moto server, resources, admin token, API server, workers and scheduler.
+
+`LocalStack(StackOptions.from_env()).start()` brings everything up in this process and
+`stop()` takes it down again; `python -m chalicelib.local` wraps it for a terminal.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .emulator import (
+    LOOPBACK,
+    MotoEmulator,
+    PortInUse,
+    StackError,
+    apply_environment,
+    ensure_port_free,
+    local_environment,
+    restore_environment,
+)
+
+log = logging.getLogger("runs.local")
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+# The stage `make package` builds: its per-function timeouts and memory apply locally too.
+DEPLOYED_STAGE = "prod"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise StackError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise StackError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What to start: ports, the admin token and how many of each thread."""
+
+    port: int = 8000
+    moto_port: int = 0  # 0: any free port
+    dev_token: str | None = None  # None: generate one
+    workers: int = 2
+    tick_seconds: int = 60  # 0: no scheduler (tests that must not see cron runs)
+    wait_seconds: int = 2  # SQS long-poll time; also bounds how long shutdown waits
+    stream_interval_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "StackOptions":
+        """Options from RUNS_PORT, RUNS_MOTO_PORT, RUNS_DEV_TOKEN, RUNS_WORKERS, RUNS_TICK_SECONDS."""
+        return cls(
+            port=_int(env, "RUNS_PORT", cls.port, 0),
+            moto_port=_int(env, "RUNS_MOTO_PORT", cls.moto_port, 0),
+            dev_token=env.get("RUNS_DEV_TOKEN") or None,
+            workers=_int(env, "RUNS_WORKERS", cls.workers, 1),
+            tick_seconds=_int(env, "RUNS_TICK_SECONDS", cls.tick_seconds, 0),
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+class LocalStack:
+    """Everything `make run` starts, in this process. Usable as a context manager."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.emulator = MotoEmulator(self.options.moto_port)
+        self.stop_event = threading.Event()
+        self.port = self.options.port or _free_port()
+        self.token: str | None = None
+        self.threads: list[threading.Thread] = []
+        self._api = None
+        self._api_thread: threading.Thread | None = None
+        self._chalice_config = None
+        self._previous_env: dict[str, str | None] | None = None
+
+    @property
+    def url(self) -> str:
+        """The API's base URL (routes live under /api)."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def start(self) -> "LocalStack":
+        """Start every part; on failure, stop what already started and re-raise."""
+        try:
+            ensure_port_free(self.port, "RUNS_PORT")
+            endpoint = self.emulator.start()
+            log.info("moto server on %s", endpoint)
+            values = local_environment(endpoint, self.url, os.environ)
+            self._previous_env = apply_environment(values)
+            self._reset_cold_start()
+            app = _import_app()
+            self._bind_api(app)
+            self._create_resources()
+            self.token = self._register_token()
+            self._start_threads(app)
+            self._api_thread = threading.Thread(target=self._api.server.serve_forever,
+                                                name="api", daemon=True)
+            self._api_thread.start()
+            log.info("API on %s", self.url)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop threads and servers, then restore the environment; safe to call twice."""
+        self.stop_event.set()
+        if self._api is not None:
+            if self._api_thread is not None:
+                self._api.shutdown()
+            self._api.server.server_close()
+            self._api = None
+        for thread in self.threads:
+            # A worker finishes its current batch; a long poll returns within wait_seconds.
+            thread.join(timeout=self.options.wait_seconds + 10)
+            if thread.is_alive():
+                log.warning("%s did not stop in time", thread.name)
+        self.threads = []
+        self.emulator.stop()
+        if self._previous_env is not None:
+            restore_environment(self._previous_env)
+            self._previous_env = None
+            self._reset_cold_start()
+
+    @staticmethod
+    def _reset_cold_start() -> None:
+        """Forget cached settings and clients, as a new Lambda cold start would."""
+        from ..bootstrap import use_container
+        from ..settings import get_settings
+
+        get_settings.cache_clear()
+        use_container(None)
+
+    def _bind_api(self, app: Any) -> None:
+        from chalice.config import Config
+        from chalice.deploy.validate import validate_routes
+        from chalice.local import create_local_server
+
+        validate_routes(app.routes)  # as `chalice local`: fail on routes API Gateway rejects
+        config_path = PROJECT_DIR / ".chalice" / "config.json"
+        on_disk = json.loads(config_path.read_text()) if config_path.exists() else {}
+        config = Config(chalice_stage=DEPLOYED_STAGE, config_from_disk=on_disk,
+                        user_provided_params={"chalice_app": app,
+                                              "project_dir": str(PROJECT_DIR)})
+        self._chalice_config = config
+        try:
+            self._api = create_local_server(app, config, LOOPBACK, self.port)
+        except OSError as exc:
+            raise PortInUse(self.port, "RUNS_PORT") from exc
+
+    def _create_resources(self) -> None:
+        import boto3
+
+        from ..settings import get_settings
+        from .resources import create_resources
+
+        settings = get_settings()
+        session = boto3.Session()
+        # The template leaves some names to CloudFormation; locally they are the settings' names.
+        create_resources(session, {
+            "RunsTable": settings.runs_table, "StepQueue": settings.step_queue,
+            "StepDeadLetterQueue": settings.step_dlq,
+            "ExhaustedRunsQueue": settings.exhausted_queue,
+            "PayloadBucket": settings.payload_bucket,
+        })
+
+    def _register_token(self) -> str:
+        from ..bootstrap import container
+        from ..domain.errors import ValidationFailed
+        from ..services.tokens import create_token
+
+        built = container()
+        # Load the automations now: an invalid definition stops start-up, not the first request.
+        built.catalog  # noqa: B018 - evaluated for its validation
+        try:
+            _, secret = create_token(built.tokens, "admin", built.clock(),
+                                     secret=self.options.dev_token,
+                                     description="local stack admin token")
+        except ValidationFailed as exc:
+            reasons = "; ".join(detail["message"] for detail in exc.details)
+            raise StackError(f"RUNS_DEV_TOKEN is not a usable token: {reasons}") from exc
+        return secret
+
+    def _timeout(self, function_name: str) -> int:
+        scoped = self._chalice_config.scope(DEPLOYED_STAGE, function_name)
+        return scoped.lambda_timeout or 900
+
+    def _start_threads(self, app: Any) -> None:
+        from ..adapters.counters import StreamPoller
+        from ..adapters.sqs_queue import SqsQueue
+        from ..handlers.entrypoints import consume_step_dlq, execute_steps, tick
+        from ..settings import get_settings
+        from .pollers import QueuePoller, Scheduler, StreamThread, lambda_context
+
+        settings = get_settings()
+        batch_sizes = {source.name: source.batch_size for source in app.event_sources
+                       if hasattr(source, "batch_size")}
+        prefix = f"{app.app_name}-{DEPLOYED_STAGE}"
+        step_context = lambda_context(f"{prefix}-execute_steps", settings.executor_timeout_s)
+        dlq_context = lambda_context(f"{prefix}-consume_step_dlq",
+                                     self._timeout("consume_step_dlq"))
+        sources = [(f"step-worker-{index + 1}", settings.step_queue, "execute_steps",
+                    execute_steps, step_context) for index in range(self.options.workers)]
+        sources.append(("step-dlq", settings.step_dlq, "consume_step_dlq", consume_step_dlq,
+                        dlq_context))
+        for thread_name, queue_name, function_name, handler, context in sources:
+            queue = SqsQueue(queue_name, settings)  # one client per thread
+            self.threads.append(QueuePoller(
+                thread_name, queue, handler, queue_arn=queue.arn, region=settings.region,
+                batch_size=batch_sizes.get(function_name, 1),
+                wait_seconds=self.options.wait_seconds, context=context,
+                stop_event=self.stop_event))
+        if self.options.tick_seconds:
+            self.threads.append(Scheduler(
+                tick, period_s=self.options.tick_seconds, region=settings.region,
+                rule_name=f"{prefix}-tick", stop_event=self.stop_event,
+                context=lambda_context(f"{prefix}-tick", self._timeout("tick"))))
+        self.threads.append(StreamThread(StreamPoller(settings),
+                                         interval_s=self.options.stream_interval_s,
+                                         stop_event=self.stop_event))
+        for thread in self.threads:
+            thread.start()
+
+
+def _import_app():
+    """Import app.py only now: its decorators and models read the environment just set."""
+    import app as app_module
+
+    return app_module.app
