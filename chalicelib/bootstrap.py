@@ -28,8 +28,10 @@ class Container:
     @property
     def repo(self):
         from .adapters.dynamo_repository import DynamoRunRepository
+        from .adapters.offload import OffloadingRunRepository
 
-        return self._get("repo", lambda: DynamoRunRepository(self.settings))
+        return self._get("repo", lambda: OffloadingRunRepository(
+            DynamoRunRepository(self.settings), self.blobs, self.settings.item_budget_bytes))
 
     @property
     def markers(self):
@@ -101,6 +103,11 @@ def container() -> Container:
         if _container is None:
             _container = Container()
         return _container
+
+
+def check_definitions() -> None:
+    """Load and validate the automation definitions now; DefinitionError names each problem."""
+    container().catalog
 
 
 def use_container(new: Container | None) -> None:

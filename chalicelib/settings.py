@@ -26,8 +26,10 @@ class Settings:
     automations_dir: str = BUNDLED_AUTOMATIONS
     retention_days: int = 30
     allow_private_http: bool = False
-    # Step outputs / trigger data larger than this go to S3 (DynamoDB's item limit is 400 KB).
-    item_budget_bytes: int = 64 * 1024
+    # Trigger data and step outputs whose JSON is larger go to S3 (DynamoDB allows 400 KB an
+    # item, but every write is billed per started KB of the item, so big values are moved out
+    # early: a run item is rewritten on each transition).
+    item_budget_bytes: int = 16 * 1024
     max_trigger_bytes: int = 256 * 1024
     executor_timeout_s: int = 900
     dev_token: str | None = None

@@ -74,6 +74,9 @@ class MotoEmulator:
         """Start the server (port 0 picks a free one); returns its endpoint URL."""
         from moto.server import ThreadedMotoServer
 
+        from .atomic import make_moto_dynamodb_atomic
+
+        make_moto_dynamodb_atomic()  # conditional writes race-free, as on DynamoDB
         # ThreadedMotoServer.start() waits for ever if the bind fails in its thread: check first.
         ensure_port_free(self.requested_port, "RUNS_MOTO_PORT")
         # One line per AWS request (workers long-poll continuously) would drown the stack's log.
