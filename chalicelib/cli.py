@@ -36,7 +36,7 @@ class ApiClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                body: Any = None) -> Any:
+                body: Any = None, headers: dict[str, str] | None = None) -> Any:
         """Send one request; the decoded JSON answer, or ApiError."""
         query = urllib.parse.urlencode(
             {k: v for k, v in (params or {}).items() if v not in (None, [])}, doseq=True)
@@ -48,6 +48,8 @@ class ApiClient:
             request.add_header("Content-Type", "application/json")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 return json.loads(response.read() or b"null")
@@ -145,6 +147,85 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_arg(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        raise DomainError(f"not valid JSON: {text}") from None
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    """Start a run of an automation."""
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    answer = _client(args).request(
+        "POST", f"/api/automations/{_quote(args.name)}/trigger",
+        body={"triggerData": _json_arg(args.data) or {}}, headers=headers)
+    print(f"started {answer['id']} ({answer['status']})")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay a terminal run from its first step that did not complete (or --from-step)."""
+    body: dict[str, Any] = {"definition": args.definition}
+    if args.from_step:
+        body["fromStep"] = args.from_step
+    if args.data is not None:
+        body["triggerData"] = _json_arg(args.data)
+    answer = _client(args).request("POST", f"/api/automations/runs/{_quote(args.id)}/replay",
+                                   body=body)
+    print(f"replay {answer['id']} of {answer['replayOf']}: resumes at {answer['resumeFrom']},"
+          f" reuses {', '.join(answer['reusedSteps']) or 'nothing'}")
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print runs as they appear or change status, polling the list (Ctrl-C stops)."""
+    import time  # noqa: PLC0415
+
+    seen: dict[str, str] = {}
+    polls = 0
+    while args.polls <= 0 or polls < args.polls:
+        answer = _client(args).request("GET", "/api/automations/runs", {
+            "automationName": args.automation, "pageSize": 50})
+        for run in reversed(answer["runs"]):
+            if seen.get(run["id"]) != run["status"]:
+                seen[run["id"]] = run["status"]
+                print(f"{run['createdAt']}  {run['id']}  {run['automationName']:<24} "
+                      f"{run['status']}", flush=True)
+        polls += 1
+        if args.polls <= 0 or polls < args.polls:
+            time.sleep(args.interval)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Start the local stack (what `make run` starts)."""
+    from .local.__main__ import main as local_main  # noqa: PLC0415
+
+    return local_main()
+
+
+def register_more(commands: argparse._SubParsersAction) -> None:
+    trigger = commands.add_parser("trigger", help="start a run of an automation")
+    trigger.add_argument("name")
+    trigger.add_argument("--data", help="trigger data as JSON")
+    trigger.add_argument("--idempotency-key")
+    trigger.set_defaults(handler=cmd_trigger)
+    replay = commands.add_parser("replay", help="replay a run (resumes where it failed)")
+    replay.add_argument("id")
+    replay.add_argument("--from-step")
+    replay.add_argument("--definition", choices=["latest", "original"], default="latest")
+    replay.add_argument("--data", help="replacement trigger data as JSON (admin)")
+    replay.set_defaults(handler=cmd_replay)
+    tail = commands.add_parser("tail", help="follow runs as they start and finish")
+    tail.add_argument("--automation")
+    tail.add_argument("--interval", type=float, default=2.0)
+    tail.add_argument("--polls", type=int, default=0, help="stop after N polls (0: never)")
+    tail.set_defaults(handler=cmd_tail)
+    dev = commands.add_parser("dev", help="start the local stack (as `make run`)")
+    dev.set_defaults(handler=cmd_dev)
+
+
 def _quote(run_id: str) -> str:
     return urllib.parse.quote(run_id, safe="")
 
@@ -176,7 +257,8 @@ def register_runs(commands: argparse._SubParsersAction) -> None:
     cancel.set_defaults(handler=cmd_cancel)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_token, register_runs]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    register_token, register_runs, register_more]
 
 
 def build_parser(client: ClientSettings | None = None) -> argparse.ArgumentParser:

@@ -102,3 +102,20 @@ def test_cli_reports_api_errors_with_their_details(box, server_url, run, capsys)
     capsys.readouterr()
     assert main(base + ["cancel", run.id]) == 1
     assert "current status: cancelled" in capsys.readouterr().err
+
+
+def test_trigger_replay_and_tail_commands(box, server_url, capsys):
+    from tests.support.sqs import run_terminal
+
+    common = ["--url", server_url, "--token", token(box, "operator")]
+    assert main(common + ["trigger", "always-fails", "--data", '{"n": 1}',
+                          "--idempotency-key", "cli-1"]) == 0
+    run_id = capsys.readouterr().out.split()[1]
+    assert run_terminal(box, run_id).status.value == "failed"
+    assert main(common + ["tail", "--polls", "1"]) == 0
+    assert f"{run_id}  always-fails" in capsys.readouterr().out
+    assert main(common + ["replay", run_id]) == 0
+    out = capsys.readouterr().out
+    assert f"of {run_id}: resumes at" in out
+    assert main(common + ["trigger", "always-fails", "--data", "{bad"]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
