@@ -136,3 +136,13 @@ def test_alarm_fires_above_zero_to_the_alert_topic(resources, namespace, metric,
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["TreatMissingData"] == "notBreaching"
     assert alarm["AlarmActions"] == [ref("AlertTopic")]
+
+
+def test_gateway_answers_use_the_error_envelope(resources):
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in resources.values()
+                 if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    body = responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"]
+    assert '"code": "UNAUTHORIZED"' in body and '"success": false' in body
+    assert responses["ACCESS_DENIED"]["StatusCode"] == "403"
