@@ -1,0 +1,194 @@
+"""List, count and status queries over the runs table's sparse list indexes.
+
+Every list index is keyed `<hash> / listSk` with `listSk = "<createdAt>#<id>"`, so reading
+an index backwards gives `createdAt desc, id desc`; `since`, `until` and a cursor become a
+key condition, and the trigger type and expiry (projected) a filter expression. Only the
+page's run items are then fetched, with one BatchGetItem.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.clock import iso
+from ..domain.model import Run, RunFilter, RunSlice
+from ..domain.statuses import RunStatus
+from .dynamo_models import COUNTER_SK, RUN_SK, Tables, counter_pk, item_to_run, status_attribute
+from .memory import matches
+
+MAX_STATUSES = len(RunStatus)  # one query per status at most (8)
+BATCH_GET_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which index answers a filter, its hash values, and what is left to check in code."""
+
+    index: str
+    hash_values: tuple[str, ...]
+    # True when a filter is not in the index (automation or status next to replay_of):
+    # candidates must then be fetched whole before they can be counted as matches.
+    needs_items: bool = False
+
+
+def choose_plan(filt: RunFilter) -> Plan:
+    """The most selective index for `filt` (SPEC 7: by replay, automation+status, ...)."""
+    statuses = tuple(dict.fromkeys(RunStatus(status).value for status in filt.statuses))
+    if len(statuses) > MAX_STATUSES:
+        raise ValueError(f"at most {MAX_STATUSES} statuses")
+    if filt.replay_of is not None:
+        return Plan("byReplayOf", (filt.replay_of,),
+                    needs_items=bool(filt.automation_name or statuses))
+    if filt.automation_name is not None and statuses:
+        return Plan("byAutomationStatus",
+                    tuple(f"{filt.automation_name}#{status}" for status in statuses))
+    if statuses:
+        return Plan("byStatus", statuses)
+    if filt.automation_name is not None:
+        return Plan("byAutomation", (filt.automation_name,))
+    return Plan("byAll", (RUN_SK,))
+
+
+def _sort_key(raw: dict[str, Any]) -> str:
+    return raw["listSk"]["S"]
+
+
+class RunQueries:
+    """The read side of DynamoRunRepository: list_runs, count_runs, runs_in_status."""
+
+    def __init__(self, tables: Tables, clock) -> None:
+        self.tables = tables
+        self._clock = clock
+
+    def _conditions(self, filt: RunFilter, after: str | None):
+        """(key condition on listSk, filter expression, exclusive upper bound or None)."""
+        model = self.tables.run
+        uppers = [bound for bound in (after, filt.until and iso(filt.until) + "$") if bound]
+        upper = min(uppers) if uppers else None
+        lower = iso(filt.since) if filt.since is not None else None
+        key = None
+        if lower and upper:
+            key = model.list_sk.between(lower, upper)  # inclusive: `after` itself dropped later
+        elif upper:
+            key = model.list_sk < upper
+        elif lower:
+            key = model.list_sk >= lower
+        # Expired runs stay in the indexes until DynamoDB's TTL sweep deletes them.
+        where = model.expires_at.does_not_exist() | (model.expires_at > self._clock())
+        if filt.trigger_type is not None:
+            where = where & (model.trigger_type == filt.trigger_type)
+        return key, where, upper
+
+    def _entries(self, index: str, hash_value: str, key, where, page_size: int,
+                 forward: bool = False) -> Iterator[dict[str, Any]]:
+        """Index entries of one hash value in listSk order, fetched a page at a time."""
+        start = None
+        while True:
+            page = self.tables.connection.query(
+                hash_value, range_key_condition=key, filter_condition=where,
+                index_name=index, limit=page_size, scan_index_forward=forward,
+                exclusive_start_key=start)
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _merged(self, plan: Plan, filt: RunFilter, after: str | None,
+                page_size: int) -> Iterator[dict[str, Any]]:
+        """Entries of every hash value of `plan`, merged newest first."""
+        key, where, upper = self._conditions(filt, after)
+        streams = [self._entries(plan.index, value, key, where, page_size)
+                   for value in plan.hash_values]
+        merged = heapq.merge(*streams, key=_sort_key, reverse=True)
+        return (raw for raw in merged if upper is None or _sort_key(raw) < upper)
+
+    def fetch_runs(self, run_ids: list[str]) -> list[Run]:
+        """Run items by id, in the given order (one BatchGetItem per 100), expired ones left out."""
+        found: dict[str, Run] = {}
+        for start in range(0, len(run_ids), BATCH_GET_LIMIT):
+            chunk = [(run_id, RUN_SK) for run_id in run_ids[start:start + BATCH_GET_LIMIT]]
+            for item in self.tables.run.batch_get(chunk, consistent_read=True):
+                found[item.pk] = item_to_run(item)
+        now = self._clock()
+        return [found[run_id] for run_id in run_ids if run_id in found
+                and (found[run_id].expires_at is None or found[run_id].expires_at > now)]
+
+    def list_runs(self, filt: RunFilter, *, limit: int, after: str | None = None,
+                  offset: int = 0) -> RunSlice:
+        """Page of runs: index entries until offset+limit+1 matches, then one BatchGetItem."""
+        plan = choose_plan(filt)
+        wanted = offset + limit + 1
+        entries = self._merged(plan, filt, after, page_size=wanted)
+        if plan.needs_items:
+            runs = list(itertools.islice(self._whole_matches(entries, filt), wanted))
+            return RunSlice(runs=runs[offset:offset + limit], has_more=len(runs) > offset + limit)
+        taken = list(itertools.islice(entries, wanted))
+        page_ids = [raw["pk"]["S"] for raw in taken[offset:offset + limit]]
+        # A global index lags its table slightly: recheck the fetched items themselves.
+        runs = [run for run in self.fetch_runs(page_ids) if matches(run, filt)]
+        return RunSlice(runs=runs, has_more=len(taken) > offset + limit)
+
+    def _whole_matches(self, entries: Iterator[dict[str, Any]],
+                       filt: RunFilter) -> Iterator[Run]:
+        """Fetch candidates whole, a batch at a time, and keep those matching every filter."""
+        while True:
+            batch = [raw["pk"]["S"] for raw in itertools.islice(entries, BATCH_GET_LIMIT)]
+            if not batch:
+                return
+            yield from (run for run in self.fetch_runs(batch) if matches(run, filt))
+
+    def count_runs(self, filt: RunFilter) -> int:
+        """Exact count of the runs matching `filt`.
+
+        Without since/until/replay_of: ONE GetItem of the (automation, trigger type) counter
+        kept from the stream (adapters/counters.py), summed over the statuses asked for; its
+        cost does not grow with the number of runs. Runs past their expiry still count there
+        until DynamoDB's TTL sweep deletes them (the stream then decrements).
+        With since/until/replay_of: a Select=COUNT query per status on the chosen index with
+        the list's key condition and filter; it reads every matching index entry (about 1 RCU
+        per 4 KB of ~150-byte entries, i.e. ~25 runs, plus one request per 1 MB).
+        Replay filters with automation/status fetch the few replays of one run whole.
+        """
+        if filt.since is None and filt.until is None and filt.replay_of is None:
+            return self._counted(filt)
+        plan = choose_plan(filt)
+        if plan.needs_items:
+            return sum(1 for _ in self._whole_matches(self._merged(plan, filt, None, 1000), filt))
+        key, where, _ = self._conditions(filt, None)
+        return sum(self._count_one(plan.index, value, key, where) for value in plan.hash_values)
+
+    def _counted(self, filt: RunFilter) -> int:
+        model = self.tables.counter
+        try:
+            item = model.get(counter_pk(filt.automation_name, filt.trigger_type), COUNTER_SK,
+                             consistent_read=True)
+        except model.DoesNotExist:
+            return 0
+        statuses = set(filt.statuses) or set(RunStatus)
+        return sum(int(getattr(item, status_attribute(status)) or 0) for status in statuses)
+
+    def _count_one(self, index: str, hash_value: str, key, where) -> int:
+        total, start = 0, None
+        while True:
+            page = self.tables.connection.query(
+                hash_value, range_key_condition=key, filter_condition=where,
+                index_name=index, select="COUNT", exclusive_start_key=start)
+            total += page.get("Count", 0)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return total
+
+    def runs_in_status(self, status: RunStatus, *, automation_name: str | None = None,
+                       limit: int = 100, oldest_first: bool = True) -> list[Run]:
+        """Runs in one status via byStatus / byAutomationStatus, oldest first by default."""
+        filt = RunFilter(automation_name=automation_name, statuses=(status,))
+        plan = choose_plan(filt)
+        key, where, _ = self._conditions(filt, None)
+        entries = self._entries(plan.index, plan.hash_values[0], key, where, page_size=limit,
+                                forward=oldest_first)
+        ids = [raw["pk"]["S"] for raw in itertools.islice(entries, limit)]
+        return [run for run in self.fetch_runs(ids) if run.status == status]
+

@@ -1,0 +1,85 @@
+"""Markers and TokenStore contracts (memory twins and DynamoDB on moto)."""
+from __future__ import annotations
+
+import threading
+
+from chalicelib.services.ports import TokenRecord
+
+from .factories import BASE_TIME
+
+
+class TestMarkers:
+    def test_first_writer_wins_and_later_writers_see_its_value(self, backend):
+        assert backend.markers.put_once("cron:nightly:2026-03-01T00:00", {"runId": "r1"}, 60) is None
+
+        assert backend.markers.put_once("cron:nightly:2026-03-01T00:00", {"runId": "r2"}, 60) == {
+            "runId": "r1"}
+        assert backend.markers.get("cron:nightly:2026-03-01T00:00") == {"runId": "r1"}
+
+    def test_unknown_marker_is_none(self, backend):
+        assert backend.markers.get("nothing-here") is None
+
+    def test_expired_marker_is_gone_and_can_be_taken_again(self, backend):
+        backend.markers.put_once("idem:k1", {"runId": "r1"}, 10)
+        backend.clock.advance(9)
+        assert backend.markers.get("idem:k1") == {"runId": "r1"}
+
+        backend.clock.advance(1)
+
+        assert backend.markers.get("idem:k1") is None
+        assert backend.markers.put_once("idem:k1", {"runId": "r2"}, 10) is None
+        assert backend.markers.get("idem:k1") == {"runId": "r2"}
+
+    def test_deleted_marker_lets_a_retry_proceed(self, backend):
+        backend.markers.put_once("dedup:abc", {"runId": "failed"}, 300)
+
+        backend.markers.delete("dedup:abc")
+
+        assert backend.markers.get("dedup:abc") is None
+        assert backend.markers.put_once("dedup:abc", {"runId": "retry"}, 300) is None
+
+    def test_deleting_an_unknown_marker_is_harmless(self, backend):
+        backend.markers.delete("never-written")
+
+    def test_values_keep_their_json_types(self, backend):
+        value = {"runId": "r1", "count": 3, "ratio": 0.25, "tags": ["x"], "nested": {"ok": True}}
+        backend.markers.put_once("typed", value, 60)
+
+        assert backend.markers.get("typed") == value
+
+    def test_concurrent_writers_have_exactly_one_winner(self, backend):
+        barrier = threading.Barrier(6)
+        results = []
+
+        def put(index):
+            barrier.wait()
+            results.append(backend.markers.put_once("race", {"writer": index}, 60))
+
+        threads = [threading.Thread(target=put, args=(index,)) for index in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        winners = [result for result in results if result is None]
+        assert len(winners) == 1
+        assert {tuple(result.items()) for result in results if result} == {
+            tuple(backend.markers.get("race").items())}
+
+
+class TestTokenStore:
+    def test_stored_token_is_found_by_its_hash(self, backend):
+        record = TokenRecord(token_id="tok-1", role="operator", created_at=BASE_TIME,
+                             description="CI pipeline")
+        backend.tokens.put("a" * 64, record)
+
+        assert backend.tokens.find("a" * 64) == record
+
+    def test_unknown_hash_finds_nothing(self, backend):
+        assert backend.tokens.find("b" * 64) is None
+
+    def test_putting_the_same_hash_replaces_the_record(self, backend):
+        backend.tokens.put("c" * 64, TokenRecord("tok-1", "viewer", BASE_TIME))
+        backend.tokens.put("c" * 64, TokenRecord("tok-1", "admin", BASE_TIME))
+
+        assert backend.tokens.find("c" * 64).role == "admin"

@@ -1,0 +1,113 @@
+"""Reads cost a fixed number of DynamoDB requests, however many runs the table holds."""
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+
+from chalicelib.adapters.counters import StreamPoller
+from chalicelib.adapters.dynamo_models import run_to_item
+from chalicelib.adapters.dynamo_repository import DynamoRunRepository
+from chalicelib.domain.model import RunFilter
+from chalicelib.domain.statuses import RunStatus
+
+from .factories import make_run, make_step
+
+AUTOMATIONS = ("alpha", "beta", "gamma")
+STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.FAILED)
+TRIGGERS = ("manual", "webhook")
+
+
+@contextmanager
+def counted_requests(client):
+    """Count the DynamoDB operations `client` sends while the block runs."""
+    calls: Counter[str] = Counter()
+
+    def count(model, **_):
+        calls[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+
+
+def seed(repo, start, count):
+    """Write runs in 25-item batches through the repository's own model."""
+    with repo.tables.run.batch_write() as batch:
+        for index in range(start, start + count):
+            run = make_run(automation_name=AUTOMATIONS[index % 3],
+                           status=STATUSES[index % 4], trigger_type=TRIGGERS[index % 2])
+            batch.save(run_to_item(repo.tables.run, run.evolve(version=1)))
+
+
+SCENARIOS = {
+    "list, no filter": lambda repo, _: repo.list_runs(RunFilter(), limit=20),
+    "list, second page": lambda repo, _: repo.list_runs(RunFilter(), limit=20, offset=20),
+    "list by automation": lambda repo, _: repo.list_runs(
+        RunFilter(automation_name="alpha"), limit=20),
+    "list by status": lambda repo, _: repo.list_runs(
+        RunFilter(statuses=(RunStatus.COMPLETED,)), limit=20),
+    "list by automation and status": lambda repo, _: repo.list_runs(
+        RunFilter(automation_name="beta", statuses=(RunStatus.RUNNING,)), limit=20),
+    "list by two statuses": lambda repo, _: repo.list_runs(
+        RunFilter(statuses=(RunStatus.PENDING, RunStatus.FAILED)), limit=20),
+    "count, no filter": lambda repo, _: repo.count_runs(RunFilter()),
+    "count by automation, trigger and statuses": lambda repo, _: repo.count_runs(
+        RunFilter(automation_name="gamma", trigger_type="manual",
+                  statuses=(RunStatus.PENDING, RunStatus.COMPLETED))),
+    "detail": lambda repo, run_id: repo.get_detail(run_id),
+}
+
+EXPECTED = {
+    "list by two statuses": {"Query": 2, "BatchGetItem": 1},
+    "count, no filter": {"GetItem": 1},
+    "count by automation, trigger and statuses": {"GetItem": 1},
+    "detail": {"Query": 1},
+}
+
+
+def measure(repo, run_id):
+    costs = {}
+    for name, scenario in SCENARIOS.items():
+        with counted_requests(repo.client) as calls:
+            scenario(repo, run_id)
+        costs[name] = dict(calls)
+    return costs
+
+
+@pytest.fixture
+def repo(aws, settings):
+    return DynamoRunRepository(settings)
+
+
+class TestRequestCost:
+    def test_reads_cost_the_same_requests_with_50_and_500_runs(self, repo, settings):
+        poller = StreamPoller(settings)
+        detailed = make_run()
+        repo.create_run(detailed, [make_step(index) for index in range(10)])
+        seed(repo, 0, 49)
+        poller.drain()
+        assert repo.count_runs(RunFilter()) == 50
+
+        with_50 = measure(repo, detailed.id)
+        seed(repo, 49, 450)
+        poller.drain()
+        assert repo.count_runs(RunFilter()) == 500
+        with_500 = measure(repo, detailed.id)
+
+        assert with_50 == with_500
+        for name, cost in with_500.items():
+            assert cost == EXPECTED.get(name, {"Query": 1, "BatchGetItem": 1}), name
+
+    def test_every_request_goes_through_the_exposed_client(self, repo, settings):
+        run = make_run()
+        with counted_requests(repo.client) as calls:
+            repo.create_run(run, [make_step(0)])
+            repo.update_run(run.evolve(status=RunStatus.RUNNING, version=1),
+                            expected_status=RunStatus.PENDING)
+            repo.get_run(run.id)
+
+        assert calls == {"TransactWriteItems": 1, "UpdateItem": 1, "GetItem": 1}
