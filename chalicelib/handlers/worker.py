@@ -68,12 +68,13 @@ def fail_crashed_run(deps, body: dict[str, Any]) -> None:
     if run is None or run.status != RunStatus.RUNNING:
         return
     error = {"message": "executor crashed repeatedly on this run", "type": "ExecutorCrashed"}
-    index = body.get("stepIndex")
-    step = next((s for s in steps if s.index == index), None)
-    if step is not None and step.status == StepStatus.RUNNING:
+    # Not the message's stepIndex: one invocation may have run on to later steps.
+    step = next((s for s in steps if s.status == StepStatus.RUNNING), None)
+    if step is not None:
         try:
             deps.repo.write_step(run.id, step.evolve(status=StepStatus.FAILED, error=error,
-                                                     completed_at=deps.clock()),
+                                                     completed_at=deps.clock(),
+                                                     next_attempt_at=None),
                                  expect={StepStatus.RUNNING})
         except StepConflict:
             pass

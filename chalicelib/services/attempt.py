@@ -16,6 +16,9 @@ from ..domain.statuses import StepStatus
 from ..domain.templates import Secrets, build_context, data_view, mask, render
 
 DEFAULT_ATTEMPT_TIMEOUT_MS = 30_000
+# An attempt must fit in one 900 s executor invocation with the executor's handover margin,
+# or the executor would hand the step over to fresh invocations for ever.
+MAX_ATTEMPT_TIMEOUT_MS = 890_000
 # Actions other than http run on a worker thread so their attempt timeout can be enforced.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="action")
 
@@ -42,7 +45,8 @@ def outputs_so_far(run: Run, recorded: dict[int, Step]) -> dict[str, Any]:
 
 def attempt_timeout_s(action: dict[str, Any]) -> float:
     """The action's per-attempt timeout in seconds."""
-    return int(action.get("timeout") or DEFAULT_ATTEMPT_TIMEOUT_MS) / 1000
+    timeout_ms = int(action.get("timeout") or DEFAULT_ATTEMPT_TIMEOUT_MS)
+    return min(timeout_ms, MAX_ATTEMPT_TIMEOUT_MS) / 1000
 
 
 def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],

@@ -11,16 +11,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.errors import RunNotFound, StepConflict
+from ..domain.errors import InvalidTransition, RunNotFound, StepConflict
 from ..domain.model import Run, Step
-from ..domain.retry import ActionError, decide, effective_policy
-from ..domain.statuses import STEP_TERMINAL, RunStatus, StepStatus
+from ..domain.retry import ActionError, decide
+from ..domain.statuses import STEP_TERMINAL, TERMINAL, RunStatus, StepStatus
 from ..observability import emit, logger
 from . import admission, lifecycle
 from .attempt import Outcome, attempt_timeout_s, run_attempt
 
 HANDOVER_MARGIN_MS = 5_000
 LEASE_MARGIN = timedelta(seconds=60)
+# Socket and thread timers may fire a hair before the wall clock reaches the deadline.
+DEADLINE_SLACK = timedelta(milliseconds=50)
 MAX_SQS_DELAY_S = 900
 RUNNING = frozenset({StepStatus.RUNNING})
 
@@ -57,9 +59,29 @@ def process_step_message(deps, message: dict[str, Any],
         run = lifecycle.begin(deps, run)
         if run is None:
             return
+    if run.status in TERMINAL:
+        _settle_ended(deps, run, steps)
+        return
     if run.status != RunStatus.RUNNING:
         return
     _advance(deps, run, {step.index: step for step in steps}, remaining_ms)
+
+
+def _settle_ended(deps, run: Run, steps: list[Step]) -> None:
+    """A message for an ended run: repeat its follow-ups, close a step left waiting."""
+    # The follow-ups are idempotent; repeating them covers a crash right after the ending.
+    lifecycle.after_end(deps, run)
+    for step in steps:
+        if step.status == StepStatus.RUNNING and step.next_attempt_at is not None:
+            # Cancelled while waiting: a retry's last failed attempt is its result; a
+            # delay/wait cut short was not run to its end.
+            status = StepStatus.FAILED if step.error else StepStatus.SKIPPED
+            try:
+                deps.repo.write_step(run.id, step.evolve(
+                    status=status, completed_at=deps.clock(), next_attempt_at=None,
+                ), expect=RUNNING)
+            except StepConflict:
+                pass  # settled by a concurrent delivery
 
 
 def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
@@ -149,6 +171,9 @@ def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, St
 def _record_failure(deps, run: Run, step: Step, error: ActionError,
                     recorded: dict[int, Step]) -> bool:
     now = deps.clock()
+    if error.timed_out and run.deadline_at is not None and now + DEADLINE_SLACK >= run.deadline_at:
+        time_out(deps, run, step)  # the run's deadline, not the step's, cut the attempt short
+        return False
     action = run.definition["actions"][step.index]
     decision = decide(policy_for(run, step.index), step.attempt, error)
     if decision.retry:
@@ -202,6 +227,8 @@ def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
     early finds the step not yet due and schedules the remainder (sub-second waits take a
     few undelayed hops instead of a whole extra second).
     """
+    if run.deadline_at is not None:
+        delay = min(delay, run.deadline_at - deps.clock())  # wake to time the run out
     seconds = max(0, int(delay.total_seconds()))
     admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S))
 
@@ -212,8 +239,6 @@ def _attempt(recorded: dict[int, Step]) -> int:
 
 def _raise_run_attempt(deps, run: Run, attempt: int) -> None:
     """Keep the run's `attempt` (highest of any step) in step with a retry."""
-    from ..domain.errors import InvalidTransition  # noqa: PLC0415
-
     current = deps.repo.get_run(run.id)
     if current.status != RunStatus.RUNNING or current.attempt >= attempt:
         return

@@ -88,7 +88,10 @@ def after_end(deps, run: Run) -> None:
 
 def failure_payload(run: Run, steps: list[Step]) -> dict[str, Any]:
     """The automation-failure trigger data of SPEC 2.1."""
-    failed = next((s for s in steps if s.status.value == "failed"), None)
+    # The step that ended the run, not one that failed earlier under continueOnError.
+    ending = (run.error or {}).get("step")
+    failed = next((s for s in steps if s.name == ending and s.status.value == "failed"),
+                  next((s for s in steps if s.status.value == "failed"), None))
     max_attempts = 1
     if failed is not None:
         action = run.definition["actions"][failed.index]
