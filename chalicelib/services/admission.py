@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ..domain.errors import RunNotFound
 from ..domain.model import Run
-from ..domain.statuses import RunStatus
+from ..domain.statuses import RunStatus, is_terminal
 from ..observability import logger
 
 
@@ -36,25 +37,61 @@ def admit(deps, run: Run) -> None:
     if limit is None:
         enqueue(deps, run)
         return
-    admit_waiting(deps, run.automation_name, limit, newest=run)
+    admit_waiting(deps, run.automation_name, limit, newest=run, recover=False)
 
 
-def admit_waiting(deps, automation: str, limit: int, newest: Run | None = None) -> int:
-    """Give free slots to waiting runs, oldest first; returns how many were admitted."""
+def admit_waiting(deps, automation: str, limit: int, newest: Run | None = None, *,
+                  recover: bool = True) -> int:
+    """Give free slots to waiting runs, oldest first; returns how many were (re)admitted."""
+    # `recover` is the sweeper's pass: it re-sends the message of runs already holding a
+    # slot (it may have been lost) and frees slots still held by ended runs. A trigger or a
+    # release must not re-send, or every ending would duplicate the waiting runs' messages.
     waiting = deps.repo.runs_in_status(
         RunStatus.PENDING, automation_name=automation, limit=max(limit, 10)
     )
     if newest is not None and all(run.id != newest.id for run in waiting):
         waiting.append(newest)  # the index may not show a run created a moment ago
+    held = deps.slots.holders(automation)
+    if recover and waiting and len(held) >= limit and reclaim(deps, automation):
+        held = deps.slots.holders(automation)
     admitted = 0
     for run in waiting:
+        if run.id in held:
+            if recover and not has_ended(deps, run.id):
+                enqueue(deps, run)
+                admitted += 1
+            continue
         if not deps.slots.acquire(automation, run.id, limit):
             break
+        if has_ended(deps, run.id):
+            # Cancelled after the list was read: its own release may already have run.
+            deps.slots.release(automation, run.id)
+            continue
         enqueue(deps, run)
         admitted += 1
     if admitted:
         logger.info("runs admitted", extra={"automation": automation, "admitted": admitted})
     return admitted
+
+
+def has_ended(deps, run_id: str) -> bool:
+    """True when the run is terminal (or gone), read consistently."""
+    try:
+        return is_terminal(deps.repo.get_run(run_id).status)
+    except RunNotFound:
+        return True
+
+
+def reclaim(deps, automation: str) -> int:
+    """Free slots still held by ended runs (a crash between a run's end and its release)."""
+    freed = 0
+    for run_id in deps.slots.holders(automation):
+        if has_ended(deps, run_id):
+            deps.slots.release(automation, run_id)
+            freed += 1
+    if freed:
+        logger.warning("slots reclaimed", extra={"automation": automation, "freed": freed})
+    return freed
 
 
 def release(deps, run: Run) -> None:
@@ -63,4 +100,4 @@ def release(deps, run: Run) -> None:
     if limit is None:
         return
     deps.slots.release(run.automation_name, run.id)
-    admit_waiting(deps, run.automation_name, limit)
+    admit_waiting(deps, run.automation_name, limit, recover=False)

@@ -69,8 +69,10 @@ def process_step_message(deps, message: dict[str, Any],
 
 def _settle_ended(deps, run: Run, steps: list[Step]) -> None:
     """A message for an ended run: repeat its follow-ups, close a step left waiting."""
-    # The follow-ups are idempotent; repeating them covers a crash right after the ending.
-    lifecycle.after_end(deps, run)
+    # Repeat the follow-ups only if a crash cut them short, so a duplicate message sends
+    # no second exhausted-runs message.
+    if not lifecycle.followed_up(deps, run):
+        lifecycle.after_end(deps, run)
     for step in steps:
         if step.status == StepStatus.RUNNING and step.next_attempt_at is not None:
             # Cancelled while waiting: a retry's last failed attempt is its result; a

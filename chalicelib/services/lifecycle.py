@@ -22,6 +22,7 @@ OUTCOME_METRICS = {
     RunStatus.EXHAUSTED: "RunsExhausted",
     RunStatus.CANCELLED: "RunsCancelled",
 }
+FOLLOW_UP_TTL_S = 7 * 24 * 3600  # far longer than any message redelivery
 FAILURE_NAMESPACE = uuid.UUID("6f1c1a52-3f55-4a8e-9a43-6f0e0f4a1d10")
 
 
@@ -72,8 +73,18 @@ def cancelled(deps, run: Run) -> None:
     after_end(deps, run)
 
 
+def _follow_up_key(run: Run) -> str:
+    return f"ended:{run.id}"
+
+
+def followed_up(deps, run: Run) -> bool:
+    """True once every follow-up of the run's ending has been done."""
+    return deps.markers.get(_follow_up_key(run)) is not None
+
+
 def after_end(deps, run: Run) -> None:
-    """Follow-ups of an ended run; safe to repeat (a redelivered message calls it again)."""
+    """Follow-ups of an ended run. Safe to repeat: a message that finds the run ended without
+    the closing marker (a crash right after the ending) calls it again."""
     admission.release(deps, run)
     if run.status == RunStatus.EXHAUSTED:
         deps.exhausted_queue.send({
@@ -84,6 +95,7 @@ def after_end(deps, run: Run) -> None:
             run.trigger_type != "automation-failure":
         # Handlers start from their own message, so the failing run is not delayed by them.
         deps.step_queue.send({"kind": "failure", "runId": run.id})
+    deps.markers.put_once(_follow_up_key(run), {"status": run.status.value}, FOLLOW_UP_TTL_S)
 
 
 def failure_payload(run: Run, steps: list[Step]) -> dict[str, Any]:

@@ -130,16 +130,18 @@ def get_run_detail(repo: RunRepository, run_id: str) -> RunDetail:
 
 
 def cancel_run(repo: RunRepository, run_id: str, actor: str, now: datetime) -> Run:
-    """Cancel a pending or running run; InvalidTransition if it is terminal or lost a race."""
+    """Cancel a pending or running run; InvalidTransition once it is terminal."""
     run = repo.get_run(run_id)
-    if is_terminal(run.status):
-        raise InvalidTransition(run.id, run.status.value, RunStatus.CANCELLED.value)
-    cancelled = run.evolve(status=RunStatus.CANCELLED, cancelled_at=now, completed_at=now)
-    event = Event(
-        at=now,
-        type="cancel",
-        from_status=run.status.value,
-        to_status=RunStatus.CANCELLED.value,
-        actor=actor,
-    )
-    return repo.update_run(cancelled, expected_status=run.status, event=event)
+    while True:
+        if is_terminal(run.status):
+            raise InvalidTransition(run.id, run.status.value, RunStatus.CANCELLED.value)
+        cancelled = run.evolve(status=RunStatus.CANCELLED, cancelled_at=now, completed_at=now)
+        event = Event(at=now, type="cancel", from_status=run.status.value,
+                      to_status=RunStatus.CANCELLED.value, actor=actor)
+        try:
+            return repo.update_run(cancelled, expected_status=run.status, event=event)
+        except InvalidTransition:
+            current = repo.get_run(run_id)
+            if current.status == run.status:
+                raise
+            run = current  # admitted (pending → running) since the read: still cancellable

@@ -27,14 +27,18 @@ def sweep(deps) -> dict[str, int]:
         in_flight = next((s for s in steps if s.status == StepStatus.RUNNING), None)
         time_out(deps, run, in_flight, actor="sweeper")
         timed_out += 1
-    admitted = 0
-    for automation in deps.catalog.all():
-        if automation.concurrency is not None:
-            admitted += admission.admit_waiting(deps, automation.name,
-                                                automation.concurrency.limit)
+    pending = deps.repo.runs_in_status(RunStatus.PENDING, limit=BATCH)
+    # Limits of today's catalog, and those stored with waiting runs whose automation has
+    # since lost its limit (or been removed), so no waiting run is stranded either way.
+    limits = {a.name: a.concurrency.limit for a in deps.catalog.all() if a.concurrency}
+    for run in pending:
+        stored = admission.limit_of(run)
+        if stored is not None:
+            limits.setdefault(run.automation_name, stored)
+    admitted = sum(admission.admit_waiting(deps, name, limit) for name, limit in limits.items())
     requeued = 0
-    for run in deps.repo.runs_in_status(RunStatus.PENDING, limit=BATCH):
-        if admission.limit_of(run) is None and now - run.created_at > LOST_MESSAGE_AFTER:
+    for run in pending:
+        if run.automation_name not in limits and now - run.created_at > LOST_MESSAGE_AFTER:
             admission.enqueue(deps, run)  # the executor ignores it if the run already moved
             requeued += 1
     return {"timedOut": timed_out, "admitted": admitted, "requeued": requeued}

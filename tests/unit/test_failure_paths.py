@@ -124,6 +124,19 @@ def test_follow_ups_lost_to_a_crash_are_repeated_by_the_redelivered_message(deps
     assert len(handled) == 1
 
 
+def test_a_duplicate_message_for_an_exhausted_run_sends_no_second_exhausted_message(tmp_path):
+    deps = memory_container(catalog_from(tmp_path, AUTOMATIONS), clock=Clock(tick_ms=50))
+    run = _start(deps, "tolerant")
+    messages = pump(deps)
+    assert deps.repo.get_run(run.id).status == RunStatus.EXHAUSTED
+    assert len(deps.exhausted_queue.messages) == 1
+    for body in messages:
+        if body.get("runId") == run.id and "kind" not in body:
+            process_step_message(deps, body, lambda: 900_000)  # SQS delivers again
+    assert len(deps.exhausted_queue.messages) == 1
+    assert not [m for m, _ in deps.step_queue.drain() if m.get("kind") == "failure"]
+
+
 def _crash(*args, **kwargs):
     raise RuntimeError("executor died after the ending was written")
 
