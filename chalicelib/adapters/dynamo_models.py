@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 from pynamodb.attributes import (
@@ -91,7 +92,8 @@ class RunItemBase(_Keyed):
     status = UnicodeAttribute()
     trigger_data = JSONAttribute(attr_name="triggerData", null=True)
     created_at = UnicodeAttribute(attr_name="createdAt")
-    definition = JSONAttribute(null=True)
+    definition = JSONAttribute(null=True)  # inline only in items written before definitionRef
+    definition_ref = UnicodeAttribute(attr_name="definitionRef", null=True)
     started_at = UnicodeAttribute(attr_name="startedAt", null=True)
     completed_at = UnicodeAttribute(attr_name="completedAt", null=True)
     deadline_at = UnicodeAttribute(attr_name="deadlineAt", null=True)
@@ -197,8 +199,10 @@ def status_attribute(status: RunStatus | str) -> str:
     return RunStatus(status).name.lower()
 
 
-def run_to_item(model: type[RunItemBase], run: Run) -> RunItemBase:
-    """The run item of `run`, with every index key derived from it."""
+def run_to_item(model: type[RunItemBase], run: Run,
+                definition_ref: str | None = None) -> RunItemBase:
+    """The run item of `run`, with every index key derived from it (the definition by
+    reference when `definition_ref` is given)."""
     return model(
         run.id, RUN_SK,
         list_sk=run.sort_key,
@@ -212,7 +216,8 @@ def run_to_item(model: type[RunItemBase], run: Run) -> RunItemBase:
         status=run.status.value,
         trigger_data=run.trigger_data,
         created_at=iso(run.created_at),
-        definition=run.definition,
+        definition=None if definition_ref else run.definition,
+        definition_ref=definition_ref,
         started_at=iso(run.started_at),
         completed_at=iso(run.completed_at),
         deadline_at=iso(run.deadline_at),
@@ -240,8 +245,9 @@ def _event(stored: EventMap) -> Event:
                  to_status=stored.to_status, actor=stored.actor, detail=stored.detail or {})
 
 
-def item_to_run(item: RunItemBase) -> Run:
-    """The domain run stored in a run item."""
+def item_to_run(item: RunItemBase,
+                definitions: Mapping[str, dict[str, Any]] | None = None) -> Run:
+    """The domain run stored in a run item (`definitions` resolves its definitionRef)."""
     return Run(
         id=item.pk,
         automation_name=item.automation_name,
@@ -249,7 +255,7 @@ def item_to_run(item: RunItemBase) -> Run:
         trigger_type=item.trigger_type,
         trigger_data=item.trigger_data,
         created_at=parse_iso(item.created_at),
-        definition=item.definition or {},
+        definition=item.definition or (definitions or {}).get(item.definition_ref) or {},
         started_at=parse_iso(item.started_at),
         completed_at=parse_iso(item.completed_at),
         deadline_at=parse_iso(item.deadline_at),

@@ -16,6 +16,7 @@ from typing import Any
 from ..domain.clock import iso
 from ..domain.model import Run, RunFilter, RunSlice
 from ..domain.statuses import RunStatus
+from .dynamo_definitions import DefinitionStore
 from .dynamo_models import COUNTER_SK, RUN_SK, Tables, counter_pk, item_to_run, status_attribute
 from .memory import matches
 
@@ -59,9 +60,10 @@ def _sort_key(raw: dict[str, Any]) -> str:
 class RunQueries:
     """The read side of DynamoRunRepository: list_runs, count_runs, runs_in_status."""
 
-    def __init__(self, tables: Tables, clock) -> None:
+    def __init__(self, tables: Tables, clock, definitions: DefinitionStore) -> None:
         self.tables = tables
         self._clock = clock
+        self._definitions = definitions
 
     def _conditions(self, filt: RunFilter, after: str | None):
         """(key condition on listSk, filter expression, exclusive upper bound or None)."""
@@ -107,11 +109,13 @@ class RunQueries:
 
     def fetch_runs(self, run_ids: list[str]) -> list[Run]:
         """Run items by id, in the given order (one BatchGetItem per 100), expired ones left out."""
-        found: dict[str, Run] = {}
+        items = {}
         for start in range(0, len(run_ids), BATCH_GET_LIMIT):
             chunk = [(run_id, RUN_SK) for run_id in run_ids[start:start + BATCH_GET_LIMIT]]
             for item in self.tables.run.batch_get(chunk, consistent_read=True):
-                found[item.pk] = item_to_run(item)
+                items[item.pk] = item
+        definitions = self._definitions.resolve(item.definition_ref for item in items.values())
+        found = {run_id: item_to_run(item, definitions) for run_id, item in items.items()}
         now = self._clock()
         return [found[run_id] for run_id in run_ids if run_id in found
                 and (found[run_id].expires_at is None or found[run_id].expires_at > now)]

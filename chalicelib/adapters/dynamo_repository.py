@@ -22,6 +22,7 @@ from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StepC
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.statuses import RunStatus, StepStatus, can_transition
 from ..settings import Settings
+from .dynamo_definitions import DefinitionStore
 from .dynamo_models import (
     RUN_SK,
     Tables,
@@ -66,7 +67,8 @@ class DynamoRunRepository:
         self.tables: Tables = bind_tables(settings.runs_table, settings.region)
         self._clock = clock
         self._retention_s = settings.retention_days * 86400
-        self._queries = RunQueries(self.tables, clock)
+        self._definitions = DefinitionStore(self.tables.client, settings.runs_table)
+        self._queries = RunQueries(self.tables, clock, self._definitions)
 
     @property
     def client(self):
@@ -76,15 +78,20 @@ class DynamoRunRepository:
     def _live(self, run_id: str, raw: dict[str, Any] | None) -> Run:
         if raw is None:
             raise RunNotFound(run_id)
-        run = item_to_run(self.tables.run.from_raw_data(raw))
+        run = self._to_run(self.tables.run.from_raw_data(raw))
         if run.expires_at is not None and run.expires_at <= self._clock():
             # DynamoDB deletes expired items lazily (within days); hide them meanwhile.
             raise RunNotFound(run_id)
         return run
 
+    def _to_run(self, item) -> Run:
+        return item_to_run(item, self._definitions.resolve([item.definition_ref]))
+
     def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
-        """Conditional put of the run; with steps, one TransactWriteItems."""
-        item = run_to_item(self.tables.run, replace(run, version=1))
+        """Conditional put of the run; with steps, one TransactWriteItems. The definition is
+        stored first, by reference, so a run item never points at a missing definition."""
+        item = run_to_item(self.tables.run, replace(run, version=1),
+                           definition_ref=self._definitions.ref(run.definition))
         condition = self.tables.run.pk.does_not_exist()
         if not steps:
             kwargs = item.get_save_kwargs_from_instance(
@@ -152,7 +159,7 @@ class DynamoRunRepository:
         except ConditionFailed as exc:
             current = self._live(run.id, exc.item)
             raise InvalidTransition(run.id, current.status.value, run.status.value) from exc
-        return item_to_run(model.from_raw_data(response["Attributes"]))
+        return self._to_run(model.from_raw_data(response["Attributes"]))
 
     def _run_actions(self, run: Run, event: Event | None) -> list:
         model = self.tables.run

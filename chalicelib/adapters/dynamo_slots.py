@@ -5,10 +5,10 @@ is exact across concurrent Lambdas and idempotent per run; release removes the i
 """
 from __future__ import annotations
 
-import boto3
 from botocore.exceptions import ClientError
 
 from ..settings import Settings
+from .aws_client import LazyClient
 
 
 class DynamoSlots:
@@ -16,7 +16,11 @@ class DynamoSlots:
 
     def __init__(self, settings: Settings, client=None) -> None:
         self._table = settings.runs_table
-        self._client = client or boto3.client("dynamodb", region_name=settings.region)
+        self._lazy = LazyClient("dynamodb", settings, client)
+
+    @property
+    def _client(self):
+        return self._lazy.get()
 
     @staticmethod
     def _key(automation: str) -> dict:

@@ -1,13 +1,12 @@
 """BlobStore on Amazon S3: payloads over the item budget, encrypted at rest."""
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from ..settings import Settings
+from .aws_client import LazyClient
 
 # SSE-S3, as the bucket's default encryption in infra/resources.yaml (no KMS grants needed).
 ENCRYPTION = "AES256"
@@ -18,18 +17,12 @@ class S3BlobStore:
 
     def __init__(self, settings: Settings, client: Any = None) -> None:
         self.bucket = settings.payload_bucket
-        self._settings = settings
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = LazyClient("s3", settings, client)
 
     @property
     def client(self) -> Any:
-        """The S3 client; endpoints come from AWS_ENDPOINT_URL* via botocore."""
-        with self._lock:
-            if self._client is None:
-                session = boto3.session.Session(region_name=self._settings.region)
-                self._client = session.client("s3")
-            return self._client
+        """The S3 client."""
+        return self._client.get()
 
     def put(self, key: str, data: bytes) -> None:
         """Store `data` under `key` (replacing any previous object), encrypted at rest."""

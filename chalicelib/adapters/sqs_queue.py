@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from ..settings import Settings
+from .aws_client import LazyClient
 
 # SQS caps DelaySeconds at 15 minutes; longer waits are chained by the executor.
 MAX_DELAY_SECONDS = 900
@@ -34,21 +33,14 @@ class SqsQueue:
 
     def __init__(self, name: str, settings: Settings, client: Any = None) -> None:
         self.name = name
-        self._settings = settings
-        self._client = client
+        self._lazy = LazyClient("sqs", settings, client)
         self._url: str | None = None
         self._arn: str | None = None
-        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        """The SQS client of this queue; endpoints come from AWS_ENDPOINT_URL* via botocore."""
-        with self._lock:
-            if self._client is None:
-                # A session per adapter: boto3's default session is not thread-safe to build on.
-                session = boto3.session.Session(region_name=self._settings.region)
-                self._client = session.client("sqs")
-            return self._client
+        """The SQS client of this queue."""
+        return self._lazy.get()
 
     @property
     def url(self) -> str:

@@ -5,7 +5,7 @@ import threading
 
 from chalicelib.services.ports import TokenRecord
 
-from .factories import BASE_TIME
+from tests.support.factories import BASE_TIME
 
 
 class TestMarkers:

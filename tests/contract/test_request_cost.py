@@ -12,7 +12,7 @@ from chalicelib.adapters.dynamo_repository import DynamoRunRepository
 from chalicelib.domain.model import RunFilter
 from chalicelib.domain.statuses import RunStatus
 
-from .factories import make_run, make_step
+from tests.support.factories import make_run, make_step
 
 AUTOMATIONS = ("alpha", "beta", "gamma")
 STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.FAILED)
@@ -110,4 +110,5 @@ class TestRequestCost:
                             expected_status=RunStatus.PENDING)
             repo.get_run(run.id)
 
-        assert calls == {"TransactWriteItems": 1, "UpdateItem": 1, "GetItem": 1}
+        # PutItem: the run's definition, stored once per version by this process.
+        assert calls == {"PutItem": 1, "TransactWriteItems": 1, "UpdateItem": 1, "GetItem": 1}

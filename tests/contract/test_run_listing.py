@@ -8,7 +8,7 @@ import pytest
 from chalicelib.domain.model import RunFilter
 from chalicelib.domain.statuses import TRANSITIONS, RunStatus
 
-from .factories import BASE_TIME, make_run
+from tests.support.factories import BASE_TIME, make_run
 
 AUTOMATIONS = ("alpha", "beta", "gamma")
 TRIGGERS = ("manual", "webhook", "cron")

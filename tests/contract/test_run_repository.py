@@ -10,7 +10,7 @@ from chalicelib.domain.errors import AlreadyExists, InvalidTransition, RunNotFou
 from chalicelib.domain.model import Event
 from chalicelib.domain.statuses import RunStatus, StepStatus
 
-from .factories import BASE_TIME, make_run, make_step
+from tests.support.factories import BASE_TIME, make_run, make_step
 
 
 def _start(backend, run):
@@ -212,3 +212,24 @@ def _race(backend, running, targets):
     for thread in threads:
         thread.join()
     return outcomes
+
+
+class TestDefinitionsByReference:
+    """The DynamoDB adapter keeps definitions out of run items (one item per version)."""
+
+    def test_run_items_reference_one_stored_definition(self, aws, settings):
+        from chalicelib.adapters.dynamo_repository import DynamoRunRepository
+
+        first, second = make_run(), make_run()
+        writer = DynamoRunRepository(settings)
+        writer.create_run(first)
+        writer.create_run(second)
+        client = aws.client("dynamodb")
+        items = [client.get_item(TableName=settings.runs_table,
+                                 Key={"pk": {"S": run.id}, "sk": {"S": "RUN"}})["Item"]
+                 for run in (first, second)]
+        assert "definition" not in items[0] and "definition" not in items[1]
+        assert items[0]["definitionRef"] == items[1]["definitionRef"]
+        reader = DynamoRunRepository(settings)  # a cold process: nothing cached
+        assert reader.get_run(first.id).definition == first.definition
+        assert reader.get_detail(second.id)[0].definition == second.definition

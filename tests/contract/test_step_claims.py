@@ -8,7 +8,7 @@ import pytest
 from chalicelib.domain.errors import StepConflict
 from chalicelib.domain.statuses import StepStatus
 
-from .factories import BASE_TIME, make_run, make_step
+from tests.support.factories import BASE_TIME, make_run, make_step
 
 LEASE = timedelta(seconds=30)
 

@@ -9,8 +9,6 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.bootstrap import use_container
-from tests.support.apps import install
 from tests.support.drive import Api, drain_queue
 
 AUTOMATIONS = """
@@ -39,10 +37,8 @@ automations:
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
+def deps(wire):
+    return wire(AUTOMATIONS)
 
 
 @pytest.fixture

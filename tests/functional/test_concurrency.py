@@ -9,10 +9,8 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.dynamo_slots import DynamoSlots
-from chalicelib.bootstrap import use_container
 from chalicelib.domain.clock import ms_between, parse_iso
 from chalicelib.domain.statuses import TERMINAL, RunStatus
-from tests.support.apps import install
 from tests.support.drive import (
     Api, all_terminal, deliver_concurrently, deliver_one, drain_queue,
 )
@@ -70,10 +68,8 @@ def admissions(aws, settings):
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch, admissions):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
-    yield install(settings, tmp_path, AUTOMATIONS, slots=admissions)
-    use_container(None)
+def deps(wire, admissions):
+    return wire(AUTOMATIONS, slots=admissions)
 
 
 @pytest.fixture

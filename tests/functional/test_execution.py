@@ -3,11 +3,8 @@ handler fed from the moto step queue, and a local HTTP sink counting calls."""
 from __future__ import annotations
 
 import pytest
-from chalice.test import Client
 
-from app import app
-from chalicelib.bootstrap import use_container
-from tests.support.apps import bearer, install, post
+from tests.support.apps import bearer, post
 from tests.support.sqs import run_terminal
 
 AUTOMATIONS = """
@@ -51,17 +48,9 @@ automations:
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
+def deps(wire, http_sink):
     http_sink.respond("/a", body={"id": 41})
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
-
-
-@pytest.fixture
-def client(deps):
-    with Client(app) as test_client:
-        yield test_client
+    return wire(AUTOMATIONS)
 
 
 def _trigger(client, deps, name, data=None, headers=None):

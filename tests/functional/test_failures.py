@@ -6,17 +6,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.sqs_queue import SqsQueue
-from chalicelib.bootstrap import use_container
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.statuses import RunStatus
 from chalicelib.local.pollers import lambda_context, scheduled_event, sqs_event
-from tests.support.apps import bearer, install, post
+from tests.support.apps import bearer, post
 from tests.support.runs import detail, drain, emf_metrics, metric_names, runs_of, trigger
-from tests.support.sqs import deliver, run_terminal, run_until
+from tests.support.sqs import deliver, run_terminal
 
 AUTOMATIONS = """
 automations:
@@ -80,16 +78,8 @@ class Vanished(BaseException):
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
-
-
-@pytest.fixture
-def client(deps):
-    with Client(app) as test_client:
-        yield test_client
+def deps(wire):
+    return wire(AUTOMATIONS)
 
 
 def _handler_runs(deps) -> dict[str, list]:

@@ -7,13 +7,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chalice.test import Client
 
-from app import app
-from chalicelib.bootstrap import use_container
 from chalicelib.domain.model import Run
 from chalicelib.domain.statuses import RunStatus
-from tests.support.apps import bearer, install, post
+from tests.support.apps import bearer, post
 from tests.support.sqs import run_terminal
 
 AUTOMATIONS = """
@@ -29,17 +26,9 @@ MEGABYTE = 1024 * 1024
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
+def deps(wire, http_sink):
     http_sink.respond("/big", body={"blob": "x" * MEGABYTE})
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
-
-
-@pytest.fixture
-def client(deps):
-    with Client(app) as test_client:
-        yield test_client
+    return wire(AUTOMATIONS)
 
 
 def _raw_item(aws, deps, run_id: str, sort_key: str) -> dict:

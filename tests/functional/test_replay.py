@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from chalice.test import Client
 
-from app import app
-from chalicelib.bootstrap import use_container
-from tests.support.apps import bearer, install, post
+from tests.support.apps import bearer, post
 from tests.support.http_sink import Reply
 from tests.support.sqs import run_terminal
 
@@ -43,16 +40,8 @@ automations:
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
-
-
-@pytest.fixture
-def client(deps):
-    with Client(app) as test_client:
-        yield test_client
+def deps(wire):
+    return wire(AUTOMATIONS)
 
 
 def _run(client, deps, name, data):

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from chalice.test import Client
 
-from app import app
-from chalicelib.bootstrap import use_container
-from tests.support.apps import install
 from tests.support.runs import (
     attempt_times, detail, drain, emf_metrics, gaps_ms, listed, metric_names, runs_of, trigger,
 )
@@ -59,18 +55,10 @@ automations:
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, http_sink, monkeypatch):
-    monkeypatch.setenv("RUNS_SECRET_SINK", http_sink.url)
+def deps(wire, http_sink):
     http_sink.respond("/down", status=503, body={"error": "down"})
     http_sink.respond("/missing", status=404, body={"error": "no such thing"})
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
-
-
-@pytest.fixture
-def client(deps):
-    with Client(app) as test_client:
-        yield test_client
+    return wire(AUTOMATIONS)
 
 
 def _exhausted_messages(deps):

@@ -16,6 +16,7 @@ from chalicelib.domain.model import Run, Step
 from chalicelib.domain.statuses import RunStatus, StepStatus
 from chalicelib.services.runs import cancel_run
 from chalicelib.services.tokens import create_token
+from tests.support import factories
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 ACTIONS = [
@@ -27,17 +28,9 @@ RUNS = "/api/automations/runs"
 
 
 def make_run(**overrides) -> Run:
-    fields = dict(
-        id=str(uuid.uuid4()),
-        automation_name="welcome-email",
-        status=RunStatus.PENDING,
-        trigger_type="manual",
-        trigger_data={"userId": 7},
-        created_at=T0,
-        definition={"name": "welcome-email", "actions": ACTIONS},
-    )
-    fields.update(overrides)
-    return Run(**fields)
+    return factories.make_run(**{"trigger_data": {"userId": 7}, "created_at": T0,
+                                 "definition": {"name": "welcome-email", "actions": ACTIONS},
+                                 **overrides})
 
 
 @pytest.fixture

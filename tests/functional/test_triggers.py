@@ -5,13 +5,10 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from chalice.test import Client
 
-from app import app
-from chalicelib.bootstrap import use_container
 from chalicelib.services.cron import fire_due
 from chalicelib.services.webhook import signature_of
-from tests.support.apps import bearer, install
+from tests.support.apps import bearer
 from tests.support.sqs import run_terminal
 
 AUTOMATIONS = """
@@ -43,16 +40,9 @@ KEY = "hook-signing-key-1"
 
 
 @pytest.fixture
-def deps(aws, settings, tmp_path, monkeypatch):
+def deps(wire, monkeypatch):
     monkeypatch.setenv("RUNS_SECRET_HOOK_KEY", KEY)
-    yield install(settings, tmp_path, AUTOMATIONS)
-    use_container(None)
-
-
-@pytest.fixture
-def client(deps):
-    with Client(app) as test_client:
-        yield test_client
+    return wire(AUTOMATIONS)
 
 
 def _deliver(client, name, body, headers=None):

@@ -12,6 +12,7 @@ from chalicelib.domain.errors import InvalidTransition, RunNotFound, ValidationF
 from chalicelib.domain.model import Event, Run, RunFilter, Step
 from chalicelib.domain.statuses import TERMINAL, RunStatus, StepStatus
 from chalicelib.services.runs import RunQuery, cancel_run, get_run_detail, list_runs
+from tests.support import factories
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 ACTIONS = [
@@ -22,17 +23,9 @@ ACTIONS = [
 
 
 def make_run(**overrides) -> Run:
-    fields = dict(
-        id=str(uuid.uuid4()),
-        automation_name="welcome-email",
-        status=RunStatus.PENDING,
-        trigger_type="manual",
-        trigger_data={"userId": 7},
-        created_at=T0,
-        definition={"name": "welcome-email", "actions": ACTIONS},
-    )
-    fields.update(overrides)
-    return Run(**fields)
+    return factories.make_run(**{"trigger_data": {"userId": 7}, "created_at": T0,
+                                 "definition": {"name": "welcome-email", "actions": ACTIONS},
+                                 **overrides})
 
 
 @pytest.fixture
