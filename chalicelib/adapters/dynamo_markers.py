@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from pynamodb.constants import ALL_OLD
+from pynamodb.exceptions import DeleteError
 
 from ..domain.clock import iso, parse_iso
 from ..services.ports import TokenRecord
@@ -53,8 +54,16 @@ class DynamoMarkers:
             return None
         return item.value if item.expires_at > self._clock() else None
 
-    def delete(self, key: str) -> None:
-        self.tables.marker(f"MARK#{key}", MARK_SK).delete()
+    def delete(self, key: str, only_if: dict[str, Any] | None = None) -> bool:
+        model = self.tables.marker
+        condition = model.pk.exists() if only_if is None else (model.value == only_if)
+        try:
+            model(f"MARK#{key}", MARK_SK).delete(condition=condition)
+        except DeleteError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
 
 class DynamoTokenStore:

@@ -186,9 +186,13 @@ class MemoryMarkers:
             existing = self._items.get(key)
             return existing[0] if existing and existing[1] > self._clock() else None
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, only_if: dict[str, Any] | None = None) -> bool:
         with self._lock:
-            self._items.pop(key, None)
+            existing = self._items.get(key)
+            if existing is None or (only_if is not None and existing[0] != only_if):
+                return False
+            del self._items[key]
+            return True
 
 
 class MemoryTokenStore:

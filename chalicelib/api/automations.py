@@ -1,7 +1,6 @@
 """Automations routes: list, manual trigger, webhook, replay. Parse → one service → JSON."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalice import Response
@@ -13,7 +12,7 @@ from ..services import replay as replay_service
 from ..services import webhook
 from ..services.tokens import Role
 from ..services.trigger import start_once, start_run
-from .common import Identity, api, endpoint
+from .common import Identity, api, endpoint, loads_json
 from .trigger_models import (
     AutomationListOut, ReplayIn, ReplayOut, TriggerIn, TriggerOut, WebhookOut,
 )
@@ -89,7 +88,7 @@ def _body_of(raw: bytes) -> Any:
     """JSON when it parses, else the text (never evaluated as a template)."""
     text = raw.decode("utf-8", errors="replace")
     try:
-        return json.loads(text) if text.strip() else None
+        return loads_json(text) if text.strip() else None
     except ValueError:
         return text
 

@@ -72,6 +72,23 @@ def authorize(request: Request, required: Role) -> Identity:
     return identity
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """Strict JSON: NaN, Infinity and numbers too large for a double are refused (ValueError),
+    so nothing stored can later be answered as invalid JSON."""
+    return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+
+
 def parse_query(model: type[M], request: Request) -> M:
     """Validate the query string with `model`; list fields take every repeated value."""
     params = request.query_params or {}
@@ -89,7 +106,7 @@ def parse_body(model: type[M], request: Request) -> M:
     """Validate the JSON body with `model`; an empty body counts as `{}`."""
     raw = request.raw_body or b""
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        data = loads_json(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("body is not valid JSON",
                                [{"field": "body", "message": "not valid JSON"}]) from None

@@ -160,14 +160,20 @@ def mask(value: Any, secrets: Iterable[str] = ()) -> Any:
     return _mask(value, hidden)
 
 
+def _is_header_map(key: Any, item: Any) -> bool:
+    return str(key).lower() == "headers" and isinstance(item, Mapping)
+
+
 def _mask(value: Any, hidden: list[str]) -> Any:
     if isinstance(value, str):
         for secret in hidden:
             value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, Mapping):
+        # Key names are masked only inside header maps: elsewhere a key such as `cookie`
+        # or `documentSignature` is ordinary data that later templates must see unchanged.
         return {
-            key: REDACTED if is_sensitive_header(str(key)) else _mask(item, hidden)
+            key: _mask(mask_headers(item) if _is_header_map(key, item) else item, hidden)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):

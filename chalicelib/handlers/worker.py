@@ -7,7 +7,7 @@ from typing import Any
 
 from ..bootstrap import container
 from ..domain.errors import RunNotFound, StepConflict
-from ..domain.statuses import RunStatus, StepStatus
+from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from ..observability import logger
 from ..services import lifecycle
 
@@ -62,6 +62,10 @@ def fail_crashed_run(deps, body: dict[str, Any]) -> None:
     try:
         run, steps = deps.repo.get_detail(body["runId"])
     except RunNotFound:
+        return
+    if is_terminal(run.status):
+        if not lifecycle.followed_up(deps, run):
+            lifecycle.after_end(deps, run)  # it crashed right after the run ended
         return
     if run.status == RunStatus.PENDING:
         run = lifecycle.begin(deps, run, actor="dlq")

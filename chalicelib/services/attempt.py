@@ -74,11 +74,14 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         result, error = None, as_action_error(exc)
+        # The message (a URL, a response body) may carry a secret: mask before anything stores it.
+        error.message = mask(error.message, secrets.values)
+        error.detail = mask(error.detail, secrets.values)
         stack = mask("".join(traceback.format_exception(exc)), secrets.values)
     finished = deps.clock()
     record = {
         "attempt": step.attempt, "startedAt": iso(started), "completedAt": iso(finished),
-        "error": mask(error.message, secrets.values) if error else None,
+        "error": error.message if error else None,
         "errorType": error.error_type if error else None, "stack": stack,
     }
     if error is not None:

@@ -75,15 +75,19 @@ def _settle_ended(deps, run: Run, steps: list[Step]) -> None:
         lifecycle.after_end(deps, run)
     for step in steps:
         if step.status == StepStatus.RUNNING and step.next_attempt_at is not None:
-            # Cancelled while waiting: a retry's last failed attempt is its result; a
-            # delay/wait cut short was not run to its end.
-            status = StepStatus.FAILED if step.error else StepStatus.SKIPPED
-            try:
-                deps.repo.write_step(run.id, step.evolve(
-                    status=status, completed_at=deps.clock(), next_attempt_at=None,
-                ), expect=RUNNING)
-            except StepConflict:
-                pass  # settled by a concurrent delivery
+            _close_interrupted(deps, run, step)
+
+
+def _close_interrupted(deps, run: Run, step: Step, token: str | None = None) -> None:
+    """Close a step the run's ending interrupted before it ran (again): a retry's last failed
+    attempt is its result; a step not started, or a delay/wait cut short, is skipped."""
+    status = StepStatus.FAILED if step.error else StepStatus.SKIPPED
+    try:
+        deps.repo.write_step(run.id, step.evolve(
+            status=status, completed_at=deps.clock(), next_attempt_at=None,
+        ), expect=RUNNING, token=token)
+    except StepConflict:
+        pass  # settled by a concurrent delivery
 
 
 def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
@@ -107,12 +111,16 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
         if remaining_ms() < budget_ms:
             admission.enqueue(deps, run, index)  # a fresh invocation has the time
             return
-        current = deps.repo.get_run(run.id)  # a cancel must stop the next step
-        if current.status != RunStatus.RUNNING:
-            return
         step = _claim(deps, run, index, parked, now)
         if step is None:
             return
+        # Read after the claim, so a cancel written before it stops this step from starting.
+        current = deps.repo.get_run(run.id)
+        if current.status != RunStatus.RUNNING:
+            _close_interrupted(deps, run, step, token=step.claim_token)
+            return
+        if step.attempt > current.attempt and step.type != "delay":
+            _raise_run_attempt(deps, current, step.attempt)
         if not _run_step(deps, run, step, recorded, parked):
             return
 
@@ -141,6 +149,8 @@ def _run_step(deps, run: Run, step: Step, recorded: dict[int, Step],
     outcome = run_attempt(deps, run, step, recorded,
                           wait_started_at=step.started_at if resuming_wait else None)
     attempts = step.attempts if resuming_wait else step.attempts + (outcome.record,)
+    if outcome.wait_until is not None and not resuming_wait:
+        run = _exclude_wait(deps, run, outcome.wait_until - deps.clock())
     try:
         return _record(deps, run, step.evolve(attempts=attempts), outcome, recorded)
     except StepConflict:
@@ -163,7 +173,7 @@ def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, St
         recorded[step.index] = deps.repo.write_step(run.id, done, expect=RUNNING, token=token)
         emit("StepDurationMs", done.duration_ms or 0, run.automation_name, unit="ms")
         if outcome.halted:
-            lifecycle.finish(deps, run, RunStatus.COMPLETED, attempt=_attempt(recorded),
+            lifecycle.finish(deps, run, _completed_status(recorded), attempt=_attempt(recorded),
                              detail={"haltedAt": step.name})
             return False
         return True
@@ -183,8 +193,6 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
         waiting = step.evolve(next_attempt_at=due, error=error.to_json())
         deps.repo.write_step(run.id, waiting, expect=RUNNING, token=step.claim_token)
         emit("StepRetries", 1, run.automation_name)
-        if step.attempt + 1 > run.attempt:
-            _raise_run_attempt(deps, run, step.attempt + 1)
         schedule(deps, run, step.index, due - now)
         return False
     failed = step.evolve(status=StepStatus.FAILED, completed_at=now, error=error.to_json(),
@@ -200,11 +208,15 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
     return False
 
 
-def _complete(deps, run: Run, recorded: dict[int, Step]) -> None:
-    """Every step is recorded: completed, or completed-with-errors under continueOnError."""
+def _completed_status(recorded: dict[int, Step]) -> RunStatus:
+    """completed, or completed-with-errors when a step failed under continueOnError."""
     errors = any(step.status == StepStatus.FAILED for step in recorded.values())
-    status = RunStatus.COMPLETED_WITH_ERRORS if errors else RunStatus.COMPLETED
-    lifecycle.finish(deps, run, status, attempt=_attempt(recorded))
+    return RunStatus.COMPLETED_WITH_ERRORS if errors else RunStatus.COMPLETED
+
+
+def _complete(deps, run: Run, recorded: dict[int, Step]) -> None:
+    """Every step is recorded: the run completes (with errors under continueOnError)."""
+    lifecycle.finish(deps, run, _completed_status(recorded), attempt=_attempt(recorded))
 
 
 def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") -> None:
@@ -235,15 +247,25 @@ def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
     admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S))
 
 
+def _exclude_wait(deps, run: Run, wait: timedelta) -> Run:
+    """Move the run's deadline by a delay/wait's length: time parked in a durable wait (up to
+    7 days) does not count against the run timeout (at most 15 minutes)."""
+    current = deps.repo.get_run(run.id)
+    if current.status != RunStatus.RUNNING or current.deadline_at is None:
+        return run
+    try:
+        return deps.repo.update_run(current.evolve(deadline_at=current.deadline_at + wait),
+                                    expected_status=RunStatus.RUNNING)
+    except InvalidTransition:
+        return run  # cancelled meanwhile: the wake-up message will find it ended
+
+
 def _attempt(recorded: dict[int, Step]) -> int:
     return max((step.attempt for step in recorded.values()), default=1) or 1
 
 
-def _raise_run_attempt(deps, run: Run, attempt: int) -> None:
-    """Keep the run's `attempt` (highest of any step) in step with a retry."""
-    current = deps.repo.get_run(run.id)
-    if current.status != RunStatus.RUNNING or current.attempt >= attempt:
-        return
+def _raise_run_attempt(deps, current: Run, attempt: int) -> None:
+    """Keep the run's `attempt` (highest of any step) in step with a retry's claim."""
     try:
         deps.repo.update_run(current.evolve(attempt=attempt), expected_status=RunStatus.RUNNING)
     except InvalidTransition:

@@ -84,8 +84,9 @@ class Markers(Protocol):
     def get(self, key: str) -> dict[str, Any] | None:
         """The live value under `key`, or None."""
 
-    def delete(self, key: str) -> None:
-        """Forget `key` (so a retried delivery can proceed after its original failed)."""
+    def delete(self, key: str, only_if: dict[str, Any] | None = None) -> bool:
+        """Forget `key` (so a retried delivery can proceed after its original failed); with
+        `only_if`, only while the stored value still equals it. True when it was deleted."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..domain.statuses import RunStatus, StepStatus
+from ..observability import logger
 from . import admission
 from .executor import time_out
 
@@ -19,14 +20,8 @@ def sweep(deps) -> dict[str, int]:
     now = deps.clock()
     timed_out = 0
     for run in deps.repo.runs_in_status(RunStatus.RUNNING, limit=BATCH):
-        if run.deadline_at is None or run.deadline_at > now:
-            continue
-        run, steps = deps.repo.get_detail(run.id)
-        if run.status != RunStatus.RUNNING:
-            continue
-        in_flight = next((s for s in steps if s.status == StepStatus.RUNNING), None)
-        time_out(deps, run, in_flight, actor="sweeper")
-        timed_out += 1
+        if run.deadline_at is not None and run.deadline_at <= now:
+            timed_out += _guarded(_time_out_vanished, deps, run)
     pending = deps.repo.runs_in_status(RunStatus.PENDING, limit=BATCH)
     # Limits of today's catalog, and those stored with waiting runs whose automation has
     # since lost its limit (or been removed), so no waiting run is stranded either way.
@@ -35,10 +30,30 @@ def sweep(deps) -> dict[str, int]:
         stored = admission.limit_of(run)
         if stored is not None:
             limits.setdefault(run.automation_name, stored)
-    admitted = sum(admission.admit_waiting(deps, name, limit) for name, limit in limits.items())
+    admitted = sum(_guarded(admission.admit_waiting, deps, name, limit)
+                   for name, limit in limits.items())
     requeued = 0
     for run in pending:
         if run.automation_name not in limits and now - run.created_at > LOST_MESSAGE_AFTER:
             admission.enqueue(deps, run)  # the executor ignores it if the run already moved
             requeued += 1
     return {"timedOut": timed_out, "admitted": admitted, "requeued": requeued}
+
+
+def _time_out_vanished(deps, run) -> int:
+    """Time out one running run past its deadline; 1 when it was this sweep that did."""
+    run, steps = deps.repo.get_detail(run.id)
+    if run.status != RunStatus.RUNNING:
+        return 0
+    in_flight = next((s for s in steps if s.status == StepStatus.RUNNING), None)
+    time_out(deps, run, in_flight, actor="sweeper")
+    return 1
+
+
+def _guarded(job, *args) -> int:
+    """One run's or automation's sweep; a failure is logged and the sweep goes on."""
+    try:
+        return job(*args)
+    except Exception:  # noqa: BLE001 - the next tick retries it
+        logger.exception("sweep item failed", extra={"item": str(args[1:])[:200]})
+        return 0

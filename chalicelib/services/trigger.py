@@ -93,7 +93,10 @@ def start_once(deps, scope: str, key: str, start) -> tuple[Run, bool]:
     run_id = str(uuid.uuid4())
     existing = deps.markers.put_once(f"{scope}:{key}", {"runId": run_id}, IDEMPOTENCY_TTL_S)
     if existing is None:
-        return start(run_id), True
+        try:
+            return start(run_id), True
+        except AlreadyExists:  # a retry found the key first and created the run for us
+            return deps.repo.get_run(run_id), False
     try:
         return deps.repo.get_run(existing["runId"]), False
     except RunNotFound:  # the first attempt died between claiming the key and creating

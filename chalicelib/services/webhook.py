@@ -67,7 +67,9 @@ def receive(deps, name: str, *, method: str, path: str, query: dict[str, Any],
             original = None
         if original is not None and original.status not in UNSUCCESSFUL:
             return original, True
-        deps.markers.delete(key)  # retried delivery after a failure: let it through
+        # A retried delivery after a failure goes through; only one of several racing
+        # retries removes the failed original's marker, the others then see the winner's.
+        deps.markers.delete(key, only_if=existing)
     raise Conflict("concurrent deliveries of this key keep racing; retry")
 
 

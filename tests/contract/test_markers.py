@@ -39,7 +39,15 @@ class TestMarkers:
         assert backend.markers.put_once("dedup:abc", {"runId": "retry"}, 300) is None
 
     def test_deleting_an_unknown_marker_is_harmless(self, backend):
-        backend.markers.delete("never-written")
+        assert backend.markers.delete("never-written") is False
+        assert backend.markers.get("never-written") is None
+
+    def test_conditional_delete_removes_only_the_expected_value(self, backend):
+        backend.markers.put_once("dedup", {"runId": "winner"}, 60)
+        assert backend.markers.delete("dedup", only_if={"runId": "loser"}) is False
+        assert backend.markers.get("dedup") == {"runId": "winner"}
+        assert backend.markers.delete("dedup", only_if={"runId": "winner"}) is True
+        assert backend.markers.get("dedup") is None
 
     def test_values_keep_their_json_types(self, backend):
         value = {"runId": "r1", "count": 3, "ratio": 0.25, "tags": ["x"], "nested": {"ok": True}}

@@ -131,3 +131,11 @@ def test_automations_are_listed_with_their_trigger_types(client, deps):
     listed = {a["name"]: a for a in body["automations"]}
     assert listed["three-steps"]["triggerType"] == "manual"
     assert listed["switched-off"]["enabled"] is False
+
+
+def test_non_finite_numbers_in_a_body_are_a_400(client, deps):
+    response = client.http.post("/api/automations/three-steps/trigger",
+                                headers=bearer(deps, "operator"),
+                                body='{"triggerData": {"x": 1e400}}')
+    assert response.status_code == 400
+    assert response.json_body["code"] == "VALIDATION_ERROR"

@@ -2,18 +2,38 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from chalicelib.actions.registry import default_registry
 from chalicelib.adapters.memory import (
-    MemoryBlobStore, MemoryMarkers, MemoryQueue, MemoryRunRepository, MemorySlots,
+    MemoryBlobStore,
+    MemoryMarkers,
+    MemoryQueue,
+    MemoryRunRepository,
+    MemorySlots,
     MemoryTokenStore,
 )
 from chalicelib.bootstrap import Container
 from chalicelib.domain.definitions import load_catalog
 from chalicelib.services.executor import process_step_message
 from chalicelib.settings import Settings
+
+
+class Clock:
+    """A clock the test moves; `tick` is added on every reading so waits pass as calls go by."""
+
+    def __init__(self, tick_ms: int = 0) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        self.tick = timedelta(milliseconds=tick_ms)
+
+    def __call__(self) -> datetime:
+        self.now += self.tick
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 def catalog_from(tmp_path: Path, yaml_text: str):

@@ -3,8 +3,6 @@ capped by the run deadline, long attempts, follow-ups after a crash, cancel duri
 wait, the failure handler's `failedStep`, and the step-DLQ consumer."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
 from chalicelib.domain.statuses import RunStatus, StepStatus
@@ -13,7 +11,7 @@ from chalicelib.services import lifecycle
 from chalicelib.services.executor import process_step_message
 from chalicelib.services.runs import cancel_run
 from chalicelib.services.trigger import start_run
-from tests.support.stack import catalog_from, memory_container, pump
+from tests.support.stack import Clock, catalog_from, memory_container, pump
 
 REFUSED = "http://127.0.0.1:1/nothing-listens-here"  # connection refused: a retryable error
 AUTOMATIONS = f"""
@@ -50,21 +48,6 @@ automations:
     actions:
       - {{ name: note, type: data, operator: set, props: {{ value: "{{{{trigger.data.run}}}}" }} }}
 """
-
-
-class Clock:
-    """A clock the test moves; `tick` is added on every reading so waits pass as calls go by."""
-
-    def __init__(self, tick_ms: int = 0) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
-        self.tick = timedelta(milliseconds=tick_ms)
-
-    def __call__(self) -> datetime:
-        self.now += self.tick
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
