@@ -1,5 +1,7 @@
 """Large payloads: trigger data and step outputs over the item budget live in the blob store
-(S3), with a reference in the DynamoDB item. Reads return them whole; nothing is truncated.
+(S3), with a reference in the DynamoDB item. A run's detail returns them whole; a list
+shows an offloaded trigger payload as `{"$offloaded": {"bytes": n}}` (never cut silently), so
+a page of runs stays small and costs no S3 reads.
 
 Wraps any RunRepository, so the DynamoDB adapter and its in-memory twin share the behaviour.
 """
@@ -41,9 +43,11 @@ class OffloadingRunRepository:
         return {REF: key, "bytes": len(data)}
 
     def _stash_step(self, run_id: str, step: Step) -> Step:
-        if step.output is None:
-            return step
-        return step.evolve(output=self._stash(run_id, f"step-{step.index}", step.output))
+        # An error can be large too (an HTTP error keeps the response body).
+        return step.evolve(
+            output=self._stash(run_id, f"step-{step.index}", step.output),
+            error=self._stash(run_id, f"step-{step.index}-error", step.error),
+        )
 
     def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
         stored = run.evolve(trigger_data=self._stash(run.id, "trigger", run.trigger_data))
@@ -65,17 +69,20 @@ class OffloadingRunRepository:
 
     # -- reading -------------------------------------------------------------------------
     def _load(self, run_id: str, value: Any) -> Any:
-        if isinstance(value, dict) and set(value) == {REF, "bytes"} and \
-                str(value[REF]).startswith(f"runs/{run_id}/"):
+        if not _is_ref(run_id, value):
+            return value  # payload data that merely looks like a reference stays data
+        try:
             return json.loads(self._blobs.get(value[REF]))
-        return value  # payload data that merely looks like a reference stays data
+        except KeyError:  # the bucket's lifecycle removed it (retention shortened later)
+            return {"$offloaded": {"bytes": value["bytes"], "expired": True}}
 
     def _load_run(self, run: Run) -> Run:
         return run.evolve(trigger_data=self._load(run.id, run.trigger_data))
 
     def _load_step(self, run_id: str, step: Step) -> Step:
         # Reused steps were stashed again under the replay's own id when it was created.
-        return step.evolve(output=self._load(run_id, step.output))
+        return step.evolve(output=self._load(run_id, step.output),
+                           error=self._load(run_id, step.error))
 
     def get_run(self, run_id: str) -> Run:
         return self._load_run(self.inner.get_run(run_id))
@@ -86,4 +93,17 @@ class OffloadingRunRepository:
 
     def list_runs(self, filt: RunFilter, **kwargs: Any) -> RunSlice:
         page = self.inner.list_runs(filt, **kwargs)
-        return RunSlice(runs=[self._load_run(run) for run in page.runs], has_more=page.has_more)
+        return RunSlice(runs=[self._summary(run) for run in page.runs], has_more=page.has_more)
+
+    @staticmethod
+    def _summary(run: Run) -> Run:
+        """A listed run: an offloaded trigger payload is named, not fetched."""
+        if _is_ref(run.id, run.trigger_data):
+            return run.evolve(trigger_data={"$offloaded": {"bytes": run.trigger_data["bytes"]}})
+        return run
+
+
+def _is_ref(run_id: str, value: Any) -> bool:
+    """True for a reference this wrapper wrote for the run (not data that looks like one)."""
+    return isinstance(value, dict) and set(value) == {REF, "bytes"} and \
+        str(value[REF]).startswith(f"runs/{run_id}/")

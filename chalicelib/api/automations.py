@@ -66,7 +66,9 @@ def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
 @endpoint("/api/automations/{name}/webhook", methods=WEBHOOK_METHODS, status=202, role=None,
           summary="Webhook delivery (HMAC-SHA256 `X-Signature-256: sha256=<hex>` when the "
                   "automation has a secret; a duplicate answers 200 with deduplicated: true)",
-          response=WebhookOut, errors=(401, 404, 409, 413), path_params=NAME)
+          response=WebhookOut, errors=(401, 404, 409, 413), path_params=NAME,
+          headers={"X-Signature-256": "sha256=<hex HMAC-SHA256 of the raw body>, when the "
+                                      "automation has a secret"})
 def receive_webhook(name: str) -> Response:
     """ANY /api/automations/{name}/webhook: public, authenticated by its HMAC signature."""
     request = api.current_request
@@ -95,7 +97,8 @@ def _body_of(raw: bytes) -> Any:
 
 @endpoint("/api/automations/runs/{id}/replay", methods=["POST"], status=202,
           summary="Replay a terminal run, resuming at its first step that did not complete",
-          role=Role.OPERATOR, body=ReplayIn, response=ReplayOut, errors=(400, 403, 404, 409),
+          role=Role.OPERATOR, body=ReplayIn, response=ReplayOut,
+          errors=(400, 403, 404, 409, 413),
           path_params={"id": "run id"}, headers=IDEMPOTENCY)
 def replay(id: str, identity: Identity, body: ReplayIn) -> Response:  # noqa: A002
     """POST /api/automations/runs/{id}/replay."""

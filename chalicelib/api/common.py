@@ -148,6 +148,9 @@ def endpoint(
             document(path, method, summary, role=role.value if role else None, query=query,
                      body=body, response=response, status=status, errors=errors,
                      path_params=path_params or {}, headers=headers or {})
+        # Any Content-Type is accepted: bodies are parsed (and refused with a 400) by us, and
+        # webhook senders post forms and text as well as JSON.
+        route_options.setdefault("content_types", ["*/*"])
         api.route(path, methods=methods, authorizer=bearer if role else None,
                   **route_options)(_guarded(view, role, query, body, status))
         return view

@@ -65,8 +65,33 @@ def test_trigger_data_over_the_budget_is_kept_whole(aws, client, deps):
                              headers=bearer(deps, "viewer")).json_body
     assert detail["triggerData"] == data
     listed = client.http.get("/api/automations/runs", headers=bearer(deps, "viewer")).json_body
-    assert listed["runs"][0]["triggerData"] == data
+    size = len(json.dumps(data, separators=(",", ":")))
+    assert listed["runs"][0]["triggerData"] == {"$offloaded": {"bytes": size}}  # named, not cut
     assert any("trigger" in key for key in _objects(aws, deps, run_id))
+
+
+def test_a_large_error_body_is_recorded_whole(aws, client, deps, http_sink):
+    http_sink.respond("/big", status=500, body={"blob": "e" * MEGABYTE})
+    response = post(client, "/api/automations/big/trigger", bearer(deps, "operator"), {})
+    run_id = response.json_body["id"]
+    assert run_terminal(deps, run_id).status.value == "failed"
+    detail = client.http.get(f"/api/automations/runs/{run_id}",
+                             headers=bearer(deps, "viewer")).json_body
+    assert detail["steps"][0]["status"] == "failed"
+    assert detail["steps"][0]["error"]["detail"]["body"] == {"blob": "e" * MEGABYTE}
+    assert any("error" in key for key in _objects(aws, deps, run_id))
+
+
+def test_an_offloaded_payload_removed_from_the_bucket_is_named_not_a_500(aws, client, deps):
+    data = {"text": "q" * (40 * 1024)}
+    response = post(client, "/api/automations/big/trigger", bearer(deps, "operator"),
+                    {"triggerData": data})
+    run_id = response.json_body["id"]
+    for key in _objects(aws, deps, run_id):
+        aws.client("s3").delete_object(Bucket=deps.settings.payload_bucket, Key=key)
+    detail = client.http.get(f"/api/automations/runs/{run_id}", headers=bearer(deps, "viewer"))
+    assert detail.status_code == 200
+    assert detail.json_body["triggerData"]["$offloaded"]["expired"] is True
 
 
 def test_trigger_data_over_256_kb_is_refused_with_413(client, deps):

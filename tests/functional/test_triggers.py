@@ -26,6 +26,10 @@ automations:
         operator: continue
         props: { condition: "trigger.data.body.ok" }
       - { name: boom, type: flow, operator: fail, props: { message: "failed on purpose" } }
+  - name: unsigned-form
+    trigger: { type: webhook }
+    actions:
+      - { name: keep, type: data, operator: set, props: { value: "{{trigger.data.body}}" } }
   - name: every-minute
     trigger: { type: cron, expression: "* * * * *" }
     actions:
@@ -101,3 +105,19 @@ def test_manual_trigger_admin_can_list_a_cron_next_run(client, deps):
     listed = {a["name"]: a for a in body["automations"]}
     assert listed["every-minute"]["nextRunAt"]
     assert listed["cron-off"]["nextRunAt"] is None
+
+
+def test_a_form_encoded_webhook_delivery_is_accepted_as_text(client, deps):
+    response = client.http.post("/api/automations/unsigned-form/webhook", body="a=1&b=two",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 202, response.body
+    run = run_terminal(deps, response.json_body["id"])
+    assert run.trigger_data["body"] == "a=1&b=two"
+    assert run.status.value == "completed"
+
+
+def test_cancel_accepts_a_request_without_a_json_content_type(client, deps):
+    response = client.http.post("/api/automations/runs/nope/cancel",
+                                headers={**bearer(deps, "operator"), "Content-Type": "text/plain"})
+    assert response.status_code == 404
+    assert response.json_body["code"] == "NOT_FOUND"
