@@ -57,6 +57,20 @@ def _sort_key(raw: dict[str, Any]) -> str:
     return raw["listSk"]["S"]
 
 
+def _bounds(filt: RunFilter, after: str | None) -> tuple[str | None, str | None]:
+    """(inclusive lower, exclusive upper) bound on listSk, None where unbounded."""
+    uppers = [bound for bound in (after, filt.until and iso(filt.until) + "$") if bound]
+    return (iso(filt.since) if filt.since is not None else None,
+            min(uppers) if uppers else None)
+
+
+def _empty_range(filt: RunFilter, after: str | None) -> bool:
+    """True when no listSk fits, e.g. a cursor older than `since`."""
+    # Asking anyway would send a `between` with lower > upper, which DynamoDB rejects.
+    lower, upper = _bounds(filt, after)
+    return lower is not None and upper is not None and upper <= lower
+
+
 class RunQueries:
     """The read side of DynamoRunRepository: list_runs, count_runs, runs_in_status."""
 
@@ -68,9 +82,7 @@ class RunQueries:
     def _conditions(self, filt: RunFilter, after: str | None):
         """(key condition on listSk, filter expression, exclusive upper bound or None)."""
         model = self.tables.run
-        uppers = [bound for bound in (after, filt.until and iso(filt.until) + "$") if bound]
-        upper = min(uppers) if uppers else None
-        lower = iso(filt.since) if filt.since is not None else None
+        lower, upper = _bounds(filt, after)
         key = None
         if lower and upper:
             key = model.list_sk.between(lower, upper)  # inclusive: `after` itself dropped later
@@ -78,7 +90,7 @@ class RunQueries:
             key = model.list_sk < upper
         elif lower:
             key = model.list_sk >= lower
-        # Expired runs stay in the indexes until DynamoDB's TTL sweep deletes them.
+        # Expired runs stay in the indexes until the sweeper or DynamoDB's TTL deletes them.
         where = model.expires_at.does_not_exist() | (model.expires_at > self._clock())
         if filt.trigger_type is not None:
             where = where & (model.trigger_type == filt.trigger_type)
@@ -86,21 +98,27 @@ class RunQueries:
 
     def _entries(self, index: str, hash_value: str, key, where, page_size: int,
                  forward: bool = False) -> Iterator[dict[str, Any]]:
-        """Index entries of one hash value in listSk order, fetched a page at a time."""
-        start = None
+        """Index entries of one hash value in listSk order; only the first request is limited."""
+        # `Limit` counts entries read, not entries matching the filter: a sparse filter
+        # (triggerType) with Limit=page_size would take one request per page_size entries.
+        # Only the first request is limited, which is all a dense match needs; the rest are
+        # read 1 MB (thousands of entries) at a time, and reading stops once enough matched.
+        start, limit = None, page_size
         while True:
             page = self.tables.connection.query(
                 hash_value, range_key_condition=key, filter_condition=where,
-                index_name=index, limit=page_size, scan_index_forward=forward,
+                index_name=index, limit=limit, scan_index_forward=forward,
                 exclusive_start_key=start)
             yield from page.get("Items", [])
-            start = page.get("LastEvaluatedKey")
+            start, limit = page.get("LastEvaluatedKey"), None
             if not start:
                 return
 
     def _merged(self, plan: Plan, filt: RunFilter, after: str | None,
                 page_size: int) -> Iterator[dict[str, Any]]:
         """Entries of every hash value of `plan`, merged newest first."""
+        if _empty_range(filt, after):
+            return iter(())
         key, where, upper = self._conditions(filt, after)
         streams = [self._entries(plan.index, value, key, where, page_size)
                    for value in plan.hash_values]
@@ -150,7 +168,8 @@ class RunQueries:
         Without since/until/replay_of: ONE GetItem of the (automation, trigger type) counter
         kept from the stream (adapters/counters.py), summed over the statuses asked for; its
         cost does not grow with the number of runs. Runs past their expiry still count there
-        until DynamoDB's TTL sweep deletes them (the stream then decrements).
+        until the sweeper (services/sweeper.py, each minute) or DynamoDB's TTL deletes them
+        (the stream then decrements).
         With since/until/replay_of: a Select=COUNT query per status on the chosen index with
         the list's key condition and filter; it reads every matching index entry (about 1 RCU
         per 4 KB of ~150-byte entries, i.e. ~25 runs, plus one request per 1 MB).
@@ -158,6 +177,8 @@ class RunQueries:
         """
         if filt.since is None and filt.until is None and filt.replay_of is None:
             return self._counted(filt)
+        if _empty_range(filt, None):
+            return 0
         plan = choose_plan(filt)
         if plan.needs_items:
             return sum(1 for _ in self._whole_matches(self._merged(plan, filt, None, 1000), filt))

@@ -36,6 +36,7 @@ from .dynamo_models import (
     step_to_item,
 )
 from .dynamo_query import RunQueries
+from .dynamo_retention import delete_partition, expired_run_ids
 
 
 class ConditionFailed(Exception):
@@ -274,6 +275,12 @@ class DynamoRunRepository:
                        limit: int = 100, oldest_first: bool = True) -> list[Run]:
         return self._queries.runs_in_status(status, automation_name=automation_name,
                                             limit=limit, oldest_first=oldest_first)
+
+    def expired_runs(self, now: datetime, limit: int) -> list[str]:
+        return expired_run_ids(self.tables, now, limit)
+
+    def delete_run(self, run_id: str) -> None:
+        delete_partition(self.tables, run_id)
 
 
 def _assign(attribute, value: Any):

@@ -154,6 +154,20 @@ class MemoryRunRepository:
                 runs.reverse()
             return runs[:limit]
 
+    def expired_runs(self, now: datetime, limit: int) -> list[str]:
+        epoch = now.timestamp()
+        with self._lock:
+            runs = sorted((run for run in self._runs.values()
+                           if run.expires_at is not None and run.expires_at <= epoch),
+                          key=lambda run: run.sort_key)
+            return [run.id for run in runs[:limit]]
+
+    def delete_run(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+            for index in self._steps.pop(run_id, {}):
+                self._leases.pop((run_id, index), None)
+
 
 def _claimable(stored: Step, lease: datetime | None, now: datetime) -> bool:
     if stored.status == StepStatus.PENDING:

@@ -13,6 +13,10 @@ from ..domain.model import RunFilter
 from ..domain.statuses import RunStatus, StepStatus
 from ..services.runs import RunQuery
 
+MIN_YEAR, MAX_YEAR = 1970, 9999
+# Page paging skips `(page - 1) × pageSize` index entries on every request; cursors do not.
+MAX_PAGED_RUNS = 10_000
+
 
 class TriggerType(str, Enum):
     MANUAL = "manual"
@@ -34,22 +38,29 @@ class ListRunsQuery(ApiModel):
     status: list[RunStatus] = Field(default_factory=list, description="repeatable")
     trigger_type: TriggerType | None = None
     replay_of: str | None = Field(None, min_length=1)
-    since: datetime | None = Field(None, description="ISO 8601, on createdAt (inclusive)")
-    until: datetime | None = Field(None, description="ISO 8601, on createdAt (inclusive)")
+    since: datetime | None = Field(None, description="ISO 8601, on createdAt (inclusive), "
+                                   "years 1970..9999")
+    until: datetime | None = Field(None, description="ISO 8601, on createdAt (inclusive), "
+                                   "years 1970..9999")
     page_size: int = Field(20, ge=1, le=100)
-    page: int | None = Field(None, ge=1, description="default 1; not with cursor")
+    page: int | None = Field(None, ge=1, description="default 1; not with cursor; "
+                             "page × pageSize ≤ 10000 (cursors go further)")
     cursor: str | None = Field(None, min_length=1, description="nextCursor of the previous page")
 
     @field_validator("since", "until", mode="before")
     @classmethod
     def _iso_8601(cls, value: Any) -> Any:
         """Accept ISO 8601 text only (pydantic alone would also take epoch numbers)."""
-        if isinstance(value, str):
-            try:
-                return parse_iso(value)
-            except ValueError:
-                raise ValueError("must be an ISO 8601 timestamp") from None
-        return value
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = parse_iso(value)
+        except (ValueError, OverflowError):  # e.g. year 9999 at -01:00 is past datetime.max
+            raise ValueError("must be an ISO 8601 timestamp") from None
+        # The indexes compare createdAt as text, which is time order for 4-digit years only.
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise ValueError(f"must be in the years {MIN_YEAR}..{MAX_YEAR} (UTC)")
+        return parsed
 
     @field_validator("until")
     @classmethod
@@ -57,6 +68,15 @@ class ListRunsQuery(ApiModel):
         since = info.data.get("since")
         if value is not None and since is not None and value < since:
             raise ValueError("must not be before since")
+        return value
+
+    @field_validator("page")
+    @classmethod
+    def _within_page_reach(cls, value: int | None, info) -> int | None:
+        page_size = info.data.get("page_size") or 1
+        if value is not None and value * page_size > MAX_PAGED_RUNS:
+            raise ValueError(f"page × pageSize must be at most {MAX_PAGED_RUNS}; "
+                             "follow nextCursor to go further")
         return value
 
     @field_validator("cursor")

@@ -74,6 +74,12 @@ class RunRepository(Protocol):
                        limit: int = 100, oldest_first: bool = True) -> list[Run]:
         """Runs in one status (for the sweeper and FIFO admission), oldest first by default."""
 
+    def expired_runs(self, now: datetime, limit: int) -> list[str]:
+        """Ids of at most `limit` runs whose expiry is at or before `now`, oldest first."""
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete the run and its steps (the counters follow); a no-op when it is gone."""
+
 
 class Markers(Protocol):
     """First-writer-wins records with an expiry: idempotency keys, cron minutes, dedup keys."""

@@ -1,4 +1,5 @@
-"""The sweeper: nothing stays `running` past its deadline, no waiting run is stranded.
+"""The sweeper: nothing stays `running` past its deadline, no waiting run is stranded, and
+runs past their retention are deleted (so list totals stop counting them).
 
 It reads a bounded number of runs per tick (oldest first), so its cost per tick is constant.
 """
@@ -16,7 +17,7 @@ LOST_MESSAGE_AFTER = timedelta(seconds=60)
 
 
 def sweep(deps) -> dict[str, int]:
-    """Time out runs whose executor vanished; admit or re-enqueue waiting runs."""
+    """Time out vanished runs, admit or re-enqueue waiting ones, delete expired ones."""
     now = deps.clock()
     timed_out = 0
     for run in deps.repo.runs_in_status(RunStatus.RUNNING, limit=BATCH):
@@ -37,7 +38,22 @@ def sweep(deps) -> dict[str, int]:
         if run.automation_name not in limits and now - run.created_at > LOST_MESSAGE_AFTER:
             admission.enqueue(deps, run)  # the executor ignores it if the run already moved
             requeued += 1
-    return {"timedOut": timed_out, "admitted": admitted, "requeued": requeued}
+    purged = _guarded(_purge_expired, deps, now)
+    return {"timedOut": timed_out, "admitted": admitted, "requeued": requeued,
+            "purged": purged}
+
+
+def _purge_expired(deps, now) -> int:
+    """Delete a batch of runs past their retention; returns how many were deleted."""
+    # DynamoDB's TTL alone takes up to ~48 h, and the list totals (stream-fed counters)
+    # count a run until its item is deleted.
+    return sum(_guarded(_purge_one, deps, run_id)
+               for run_id in deps.repo.expired_runs(now, BATCH))
+
+
+def _purge_one(deps, run_id: str) -> int:
+    deps.repo.delete_run(run_id)
+    return 1
 
 
 def _time_out_vanished(deps, run) -> int:

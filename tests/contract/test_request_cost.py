@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 
@@ -12,11 +13,12 @@ from chalicelib.adapters.dynamo_repository import DynamoRunRepository
 from chalicelib.domain.model import RunFilter
 from chalicelib.domain.statuses import RunStatus
 
-from tests.support.factories import make_run, make_step
+from tests.support.factories import BASE_TIME, make_run, make_step
 
 AUTOMATIONS = ("alpha", "beta", "gamma")
 STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.FAILED)
 TRIGGERS = ("manual", "webhook")
+FAR_FUTURE = BASE_TIME + timedelta(days=3650)
 
 
 @contextmanager
@@ -54,15 +56,45 @@ SCENARIOS = {
         RunFilter(automation_name="beta", statuses=(RunStatus.RUNNING,)), limit=20),
     "list by two statuses": lambda repo, _: repo.list_runs(
         RunFilter(statuses=(RunStatus.PENDING, RunStatus.FAILED)), limit=20),
+    "list by trigger type": lambda repo, _: repo.list_runs(
+        RunFilter(trigger_type="webhook"), limit=20),
+    "list by trigger type, none match": lambda repo, _: repo.list_runs(
+        RunFilter(trigger_type="cron"), limit=20),
+    # limit=10: alpha's 17 runs at 50 would otherwise fit in the first request.
+    "list by automation and trigger type, none match": lambda repo, _: repo.list_runs(
+        RunFilter(automation_name="alpha", trigger_type="cron"), limit=10),
+    "list since": lambda repo, _: repo.list_runs(RunFilter(since=BASE_TIME), limit=20),
+    "list until": lambda repo, _: repo.list_runs(RunFilter(until=FAR_FUTURE), limit=20),
+    "list since and until, none match": lambda repo, _: repo.list_runs(
+        RunFilter(since=FAR_FUTURE, until=FAR_FUTURE), limit=20),
+    "list since, by trigger type, none match": lambda repo, _: repo.list_runs(
+        RunFilter(since=BASE_TIME, trigger_type="cron"), limit=20),
+    # A cursor older than `since` (crafted): DynamoDB rejects `between` with lower > upper.
+    "list since, after a run older than it": lambda repo, _: repo.list_runs(
+        RunFilter(since=FAR_FUTURE), limit=20, after=make_run().sort_key),
     "count, no filter": lambda repo, _: repo.count_runs(RunFilter()),
+    "count since": lambda repo, _: repo.count_runs(RunFilter(since=BASE_TIME)),
+    "count since and until, by trigger type": lambda repo, _: repo.count_runs(
+        RunFilter(since=BASE_TIME, until=FAR_FUTURE, trigger_type="webhook")),
     "count by automation, trigger and statuses": lambda repo, _: repo.count_runs(
         RunFilter(automation_name="gamma", trigger_type="manual",
                   statuses=(RunStatus.PENDING, RunStatus.COMPLETED))),
     "detail": lambda repo, run_id: repo.get_detail(run_id),
 }
 
+# A non-key filter (triggerType) costs a second Query, of up to 1 MB of index entries, when
+# the first (limited to the page) did not match enough: two at 50 or 500 runs, where a Limit
+# on every request took 3 at 50 and 24 at 500.
 EXPECTED = {
     "list by two statuses": {"Query": 2, "BatchGetItem": 1},
+    "list by trigger type": {"Query": 2, "BatchGetItem": 1},
+    "list by trigger type, none match": {"Query": 2},
+    "list by automation and trigger type, none match": {"Query": 2},
+    "list since and until, none match": {"Query": 1},
+    "list since, after a run older than it": {},
+    "list since, by trigger type, none match": {"Query": 2},
+    "count since": {"Query": 1},
+    "count since and until, by trigger type": {"Query": 1},
     "count, no filter": {"GetItem": 1},
     "count by automation, trigger and statuses": {"GetItem": 1},
     "detail": {"Query": 1},

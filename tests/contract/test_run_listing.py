@@ -1,7 +1,7 @@
 """RunRepository contract: listing, paging and exact counts under every filter combination."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -212,7 +212,7 @@ class TestRunCountUpdates:
             assert backend.repo.count_runs(filt) == len(expected(stored.values(), filt))
         assert backend.repo.count_runs(RunFilter(statuses=(S.PENDING, S.RUNNING))) == 0
 
-    def test_expired_and_swept_runs_are_no_longer_counted(self, backend):
+    def test_expired_runs_are_no_longer_counted_once_the_sweeper_purges_them(self, backend):
         keep = make_run(automation_name="alpha")
         gone = make_run(automation_name="alpha", expires_at=int(backend.clock()) + 10)
         backend.repo.create_run(keep)
@@ -220,6 +220,23 @@ class TestRunCountUpdates:
         backend.settle()
         assert backend.repo.count_runs(RunFilter(automation_name="alpha")) == 2
 
+        backend.clock.advance(11)
+        now = datetime.fromtimestamp(backend.clock(), timezone.utc)
+        assert backend.repo.expired_runs(now, limit=10) == [gone.id]
+        backend.repo.delete_run(gone.id)
+        backend.settle()
+
+        for filt in (RunFilter(), RunFilter(automation_name="alpha"),
+                     RunFilter(statuses=(S.PENDING,)), RunFilter(trigger_type="manual"),
+                     RunFilter(since=BASE_TIME - timedelta(days=1))):
+            assert backend.repo.count_runs(filt) == 1, filt
+            assert ids(backend.repo.list_runs(filt, limit=10).runs) == [keep.id], filt
+
+    def test_runs_deleted_by_dynamodbs_ttl_are_no_longer_counted(self, backend):
+        keep = make_run(automation_name="alpha")
+        gone = make_run(automation_name="alpha", expires_at=int(backend.clock()) + 10)
+        backend.repo.create_run(keep)
+        backend.repo.create_run(gone)
         backend.clock.advance(11)
         backend.sweep(gone)
         backend.settle()

@@ -12,9 +12,9 @@ from chalice.test import Client
 from app import app
 from chalicelib.api.models import CancelOut, ErrorOut, RunDetailOut, RunListOut
 from chalicelib.domain.errors import InvalidTransition
-from chalicelib.domain.model import Run, Step
+from chalicelib.domain.model import Run, RunFilter, Step
 from chalicelib.domain.statuses import RunStatus, StepStatus
-from chalicelib.services.runs import cancel_run
+from chalicelib.services.runs import cancel_run, encode_cursor
 from chalicelib.services.tokens import create_token
 from tests.support import factories
 
@@ -196,6 +196,13 @@ def test_cursor_reused_with_other_filters_is_rejected(seed, drain, get):
         ({"page": 2, "cursor": "abc"}, "cursor"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"statuses": "failed"}, "statuses"),
+        ({"since": "9999-12-31T23:59:59-01:00"}, "since"),  # past datetime.max in UTC
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since"),  # before datetime.min in UTC
+        ({"until": "0999-12-31T00:00:00Z"}, "until"),  # 3-digit years break text order
+        ({"since": "1969-12-31T23:59:59Z"}, "since"),
+        ({"page": 10**30}, "page"),
+        ({"page": 501, "pageSize": 20}, "page"),
+        ({"page": 101, "pageSize": 100}, "page"),
     ],
 )
 def test_invalid_list_query_is_a_400_naming_the_field(get, params, field):
@@ -205,6 +212,33 @@ def test_invalid_list_query_is_a_400_naming_the_field(get, params, field):
     assert body.code == "VALIDATION_ERROR"
     assert [detail.field for detail in body.details] == [field]
     assert field in body.message
+
+
+def test_deepest_page_within_reach_is_answered(seed, drain, get):
+    seed(2)
+    drain()
+    response = get(RUNS, page=100, pageSize=100)
+    assert listed(response) == [] and response.json_body["pagination"]["total"] == 2
+    message = get(RUNS, page=101, pageSize=100).json_body["details"][0]["message"]
+    assert "nextCursor" in message
+
+
+def test_since_and_until_at_the_edges_of_the_allowed_years_are_answered(seed, drain, get):
+    [run] = seed()
+    drain()
+    assert listed(get(RUNS, since="1970-01-01T00:00:00Z", until="9999-12-31T23:59:59Z")) == [
+        run.id]
+
+
+def test_cursor_older_than_since_answers_an_empty_page(seed, drain, get):
+    seed(3)
+    drain()
+    since = T0 + timedelta(minutes=1)
+    old = make_run(created_at=T0 - timedelta(days=1))  # only in the cursor: never stored
+    cursor = encode_cursor(old, RunFilter(since=since), page=2)
+    response = get(RUNS, since=since.isoformat(), cursor=cursor)
+    assert listed(response) == []
+    assert response.json_body["pagination"]["nextCursor"] is None
 
 
 def test_invalid_status_names_the_allowed_values(get):
