@@ -65,7 +65,8 @@ def new_run(
         reused_steps=tuple(reused_steps),
         expires_at=int((now + retention).timestamp()),
         events=(Event(at=now, type="created", to_status="pending", actor=actor,
-                      detail={"triggerType": trigger_type}),),
+                      detail={"triggerType": trigger_type,
+                              **({"replayOf": replay_of} if replay_of else {})}),),
     )
 
 

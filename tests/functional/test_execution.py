@@ -2,9 +2,13 @@
 handler fed from the moto step queue, and a local HTTP sink counting calls."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from tests.support.apps import bearer, post
+from tests.support.drive import deliver_one
 from tests.support.sqs import run_terminal
 
 AUTOMATIONS = """
@@ -139,3 +143,20 @@ def test_non_finite_numbers_in_a_body_are_a_400(client, deps):
                                 body='{"triggerData": {"x": 1e400}}')
     assert response.status_code == 400
     assert response.json_body["code"] == "VALIDATION_ERROR"
+
+
+def test_a_running_run_shows_finished_running_and_pending_steps(client, deps, http_sink):
+    http_sink.delay("/gated", 1.5)  # step `call` is in flight while we look
+    run_id = _trigger(client, deps, "gated", {"go": True}).json_body["id"]
+    worker = threading.Thread(target=deliver_one, args=(deps,))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while http_sink.calls("/gated") == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    detail = _detail(client, deps, run_id)
+    worker.join()
+    assert detail["status"] == "running"
+    assert [s["status"] for s in detail["steps"]] == ["completed", "running", "pending"]
+    assert detail["steps"][0]["output"] == {"passed": True}
+    assert detail["steps"][1]["startedAt"] and detail["steps"][1]["completedAt"] is None
+    assert _detail(client, deps, run_id)["status"] == "completed"

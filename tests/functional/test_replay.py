@@ -94,7 +94,9 @@ def test_replay_resumes_at_the_failed_step_and_reuses_earlier_outputs(
     assert after["events"][:len(before["events"])] == before["events"]
     assert after["events"][-1]["type"] == "replayed"
     assert after["events"][-1]["detail"] == {"replayId": body["id"]}
-    assert detail["events"][0]["detail"].get("replayOf") in (None, failed_run.id)
+    created = detail["events"][0]
+    assert (created["type"], created["detail"]["replayOf"]) == ("created", failed_run.id)
+    assert created["actor"].startswith("token:")
     listed = client.http.get(f"/api/automations/runs?replayOf={failed_run.id}",
                              headers=bearer(deps, "viewer")).json_body
     assert [r["id"] for r in listed["runs"]] == [body["id"]]
