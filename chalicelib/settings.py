@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-BUNDLED_AUTOMATIONS = str(Path(__file__).resolve().parent / "automations")
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# `make package` copies the definitions it ships here (git-ignored); a deployed function reads
+# them from its package. Locally and in tests AUTOMATIONS_DIR names the folder instead.
+PACKAGED_AUTOMATIONS = str(Path(__file__).resolve().parent / "packaged_automations")
+EXAMPLE_AUTOMATIONS = str(PROJECT_DIR / "examples")
+USER_AUTOMATIONS = str(PROJECT_DIR / "automations")
 
 
 def _flag(value: str | None) -> bool:
@@ -23,7 +28,7 @@ class Settings:
     step_dlq: str = "automation-runs-steps-dlq"
     exhausted_queue: str = "automation-runs-exhausted"
     payload_bucket: str = "automation-runs-payloads"
-    automations_dir: str = BUNDLED_AUTOMATIONS
+    automations_dir: str = PACKAGED_AUTOMATIONS
     retention_days: int = 30
     allow_private_http: bool = False
     # Trigger data and step outputs whose JSON is larger go to S3 (DynamoDB allows 400 KB an
@@ -33,6 +38,10 @@ class Settings:
     max_trigger_bytes: int = 256 * 1024
     executor_timeout_s: int = 900
     dev_token: str | None = None
+    # Powertools' service (the stack's name when deployed: a dimension of every metric) and
+    # the metrics namespace.
+    service: str = "automation-runs"
+    metrics_namespace: str = "AutomationRuns"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -46,12 +55,14 @@ class Settings:
             step_dlq=env.get("STEP_DLQ", cls.step_dlq),
             exhausted_queue=env.get("EXHAUSTED_QUEUE", cls.exhausted_queue),
             payload_bucket=env.get("PAYLOAD_BUCKET", cls.payload_bucket),
-            automations_dir=env.get("AUTOMATIONS_DIR") or BUNDLED_AUTOMATIONS,
+            automations_dir=env.get("AUTOMATIONS_DIR") or PACKAGED_AUTOMATIONS,
             retention_days=int(env.get("RUN_RETENTION_DAYS", cls.retention_days)),
             allow_private_http=_flag(env.get("ALLOW_PRIVATE_HTTP")),
             item_budget_bytes=int(env.get("ITEM_BUDGET_BYTES", cls.item_budget_bytes)),
             executor_timeout_s=int(env.get("EXECUTOR_TIMEOUT_S", cls.executor_timeout_s)),
             dev_token=env.get("RUNS_DEV_TOKEN") or None,
+            service=env.get("POWERTOOLS_SERVICE_NAME") or cls.service,
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
         )
 
     def secret(self, name: str) -> str | None:

@@ -3,6 +3,7 @@ because Chalice decorators and PynamoDB table names are read at import."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.update(
     {
@@ -15,6 +16,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "AutomationRuns",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
+        # What `make run` loads for a new user; deployed functions read their packaged copy.
+        "AUTOMATIONS_DIR": str(Path(__file__).resolve().parents[1] / "examples"),
     }
 )
 for _var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",

@@ -69,14 +69,18 @@ def error_problems(
     return problems
 
 
+def definition_files(root: Path) -> list[Path]:
+    """The definition files of `root`: its *.yaml / *.yml files, or `root` itself if a file."""
+    if root.is_dir():
+        return sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if root.is_file():
+        return [root]
+    raise DefinitionError([f"{root}: no such file or directory"])
+
+
 def load(root: Path, registry: PropsValidator) -> Catalog:
     """The catalog of every automation under `root`; DefinitionError lists all problems."""
-    if root.is_dir():
-        files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    elif root.is_file():
-        files = [root]
-    else:
-        raise DefinitionError([f"{root}: no such file or directory"])
+    files = definition_files(root)
     problems: list[str] = []
     origin: dict[str, str] = {}  # automation name -> the file that defined it
     automations: list[Automation] = []

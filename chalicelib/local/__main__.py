@@ -1,7 +1,7 @@
 """`python -m chalicelib.local` (`make run`): the whole service on 127.0.0.1 until Ctrl-C.
 
-Nothing here reads settings or imports `app`: the stack imports the application only once the
-moto endpoint and the rest of the environment are set.
+Nothing here reads settings before the stack has started, nor imports `app`: the stack imports
+the application only once the moto endpoint and the rest of the environment are set.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 import threading
 
 from ..domain.errors import DefinitionError
+from ..settings import get_settings
 from .emulator import StackError
 from .stack import LocalStack, StackOptions
 
@@ -27,6 +28,12 @@ def _configure_logging() -> None:
     logging.getLogger("pynamodb").setLevel(logging.WARNING)
 
 
+def _shown(path: str) -> str:
+    """`path` relative to the current directory when it is below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def banner(stack: LocalStack) -> str:
     """The start-up message: where the API is, the admin token and a request to try."""
     options = stack.options
@@ -38,6 +45,7 @@ def banner(stack: LocalStack) -> str:
         f"  API      {stack.url}/api   (OpenAPI: {stack.url}/api/openapi.json)",
         f"  token    {stack.token}   admin{token_note}",
         f"  AWS      moto on {stack.emulator.endpoint}",
+        f"  automations  {_shown(get_settings().automations_dir)}",
         f"  workers  {options.workers} step worker(s), 1 step-DLQ consumer, {ticks}, "
         "stream poller",
         f"  try      curl -H 'Authorization: Bearer {stack.token}' {runs_url}",

@@ -11,6 +11,10 @@ import logging
 import os
 import socket
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+
+from ..domain.loader import definition_files
+from ..settings import EXAMPLE_AUTOMATIONS, USER_AUTOMATIONS
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_REGION = "us-east-1"
@@ -94,11 +98,22 @@ class MotoEmulator:
             self._server = None
 
 
+def local_automations(current: Mapping[str, str]) -> str:
+    """AUTOMATIONS_DIR when set; else `automations/` once it holds a definition, else the
+    examples (so a new user's first `make run` has something to run)."""
+    if current.get("AUTOMATIONS_DIR"):
+        return current["AUTOMATIONS_DIR"]
+    if definition_files(Path(USER_AUTOMATIONS)):
+        return USER_AUTOMATIONS
+    return EXAMPLE_AUTOMATIONS
+
+
 def local_environment(endpoint: str, api_url: str,
                       current: Mapping[str, str]) -> dict[str, str]:
     """The variables that point the application at the local moto server and API."""
     region = current.get("AWS_REGION") or current.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     return {
+        "AUTOMATIONS_DIR": local_automations(current),
         "AWS_ENDPOINT_URL": endpoint,
         # Fake credentials: they only ever reach the local moto server.
         "AWS_ACCESS_KEY_ID": "local",

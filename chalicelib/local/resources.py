@@ -51,10 +51,10 @@ def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str
     }
 
 
-def table_kwargs(props: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+def table_kwargs(props: dict[str, Any], name: str) -> dict[str, Any]:
     """boto3 `create_table` arguments for an AWS::DynamoDB::Table's Properties."""
     kwargs: dict[str, Any] = {
-        "TableName": name or props["TableName"],
+        "TableName": name,
         "AttributeDefinitions": props["AttributeDefinitions"],
         "KeySchema": props["KeySchema"],
         "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
@@ -67,17 +67,26 @@ def table_kwargs(props: dict[str, Any], name: str | None = None) -> dict[str, An
     return kwargs
 
 
+def settings_names(settings: Settings) -> dict[str, str]:
+    """Logical id → the physical name the settings use (CloudFormation names them on AWS)."""
+    return {"RunsTable": settings.runs_table, "StepQueue": settings.step_queue,
+            "StepDeadLetterQueue": settings.step_dlq,
+            "ExhaustedRunsQueue": settings.exhausted_queue,
+            "PayloadBucket": settings.payload_bucket}
+
+
 def create_resources(session, names: dict[str, str] | None = None) -> dict[str, str]:
     """Create every table, queue and bucket of the template; returns logical id → name/URL.
 
-    `names` maps logical ids to the physical names to use (e.g. per-test names).
+    `names` maps logical ids to the physical names to use (e.g. per-test names); the others
+    take the names of the settings.
     """
-    names = names or {}
+    names = {**settings_names(Settings.from_env()), **(names or {})}
     template = load_template()
     created: dict[str, str] = {}
     dynamodb = session.client("dynamodb")
     for logical_id, props in resources_of_type(template, "AWS::DynamoDB::Table").items():
-        kwargs = table_kwargs(props, names.get(logical_id))
+        kwargs = table_kwargs(props, names[logical_id])
         dynamodb.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
@@ -105,8 +114,7 @@ def _create_buckets(s3, template: dict[str, Any], names: dict[str, str]) -> dict
     created: dict[str, str] = {}
     for logical_id, props in resources_of_type(template, "AWS::S3::Bucket").items():
         props = resolve(props, template)
-        # On AWS the payload bucket's name is generated; locally it is the settings' default.
-        bucket = names.get(logical_id) or Settings.from_env().payload_bucket
+        bucket = names[logical_id]
         s3.create_bucket(Bucket=bucket)
         if "BucketEncryption" in props:
             s3.put_bucket_encryption(
@@ -159,7 +167,7 @@ def _create_queues(sqs, template: dict[str, Any], names: dict[str, str]) -> dict
     ordered = sorted(queues, key=lambda logical_id: "RedrivePolicy" in queues[logical_id])
     for logical_id in ordered:
         props = queues[logical_id]
-        name = names.get(logical_id) or props["QueueName"]
+        name = names[logical_id]
         attributes = {
             key: str(props[key])
             for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")

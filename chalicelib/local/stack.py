@@ -174,18 +174,10 @@ class LocalStack:
     def _create_resources(self) -> None:
         import boto3
 
-        from ..settings import get_settings
         from .resources import create_resources
 
-        settings = get_settings()
-        session = boto3.Session()
-        # The template leaves some names to CloudFormation; locally they are the settings' names.
-        create_resources(session, {
-            "RunsTable": settings.runs_table, "StepQueue": settings.step_queue,
-            "StepDeadLetterQueue": settings.step_dlq,
-            "ExhaustedRunsQueue": settings.exhausted_queue,
-            "PayloadBucket": settings.payload_bucket,
-        })
+        # The template leaves names to CloudFormation; locally they are the settings' names.
+        create_resources(boto3.Session())
 
     def _register_token(self) -> str:
         from ..bootstrap import container

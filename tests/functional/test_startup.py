@@ -23,6 +23,6 @@ def test_a_bad_definition_stops_the_cold_start_naming_file_automation_and_field(
     assert "broken.yaml: automation 'bad-props': actions[0].props.url" in result.stderr
 
 
-def test_the_bundled_examples_load(tmp_path):
-    result = _import_app(ROOT / "chalicelib" / "automations")
+def test_the_examples_load(tmp_path):
+    result = _import_app(ROOT / "examples")
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,7 @@ from chalicelib.actions.registry import default_registry
 from chalicelib.domain.definitions import Automation, CronTrigger, load_catalog
 from chalicelib.domain.errors import AutomationNotFound, DefinitionError
 from chalicelib.domain.statuses import RunStatus
-from chalicelib.settings import BUNDLED_AUTOMATIONS
+from chalicelib.settings import EXAMPLE_AUTOMATIONS, USER_AUTOMATIONS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "definitions"
 REGISTRY = default_registry()
@@ -31,17 +31,18 @@ def problems_of(tmp_path: Path, text: str, filename: str = "bad.yaml") -> list[s
     return raised.value.problems
 
 
-def test_bundled_examples_load_and_cover_every_trigger_type():
-    catalog = load_catalog(BUNDLED_AUTOMATIONS, REGISTRY)
+def test_examples_load_and_cover_every_trigger_type():
+    catalog = load_catalog(EXAMPLE_AUTOMATIONS, REGISTRY)
     assert {a.trigger_type for a in catalog.all()} == {
         "manual", "webhook", "cron", "automation-failure"}
     assert [a.name for a in catalog.cron_automations()] == ["heartbeat"]
     assert [a.name for a in catalog.failure_handlers()] == ["failure-notifier"]
 
 
-def test_top_level_automations_folder_points_at_the_bundled_examples():
-    link = Path(__file__).resolve().parents[2] / "automations"
-    assert link.is_symlink() and link.resolve() == Path(BUNDLED_AUTOMATIONS)
+def test_your_automations_live_in_a_real_top_level_folder_apart_from_the_examples():
+    folder = Path(USER_AUTOMATIONS)
+    assert folder.is_dir() and not folder.is_symlink()
+    assert folder.parent == Path(EXAMPLE_AUTOMATIONS).parent
 
 
 def test_good_definitions_load_with_defaults_applied():
