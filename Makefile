@@ -1,10 +1,25 @@
 # Two commands for a new user: `make run` and `make test`. Both create .venv when missing.
+# Deploying: `make deploy STAGE=dev` / `make destroy STAGE=dev` (README, "Deploy").
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The AWS SAM CLI pins its own boto3, so it lives in a tool venv of its own.
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test package lint-template bench clean
+# What `make package` ships: the definitions in AUTOMATIONS_DIR, plus examples/ with EXAMPLES=1.
+AUTOMATIONS_DIR ?= automations
+EXAMPLES ?=
+PACKAGED_AUTOMATIONS := chalicelib/packaged_automations
+# One CloudFormation stack per stage; PARAMETERS adds template parameters (Name=Value ...).
+STAGE ?= dev
+STACK ?= automation-runs-$(STAGE)
+PARAMETERS ?=
+
+.PHONY: run test package lint-template sam deploy destroy bench clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,28 +27,51 @@ $(STAMP): pyproject.toml requirements.txt
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+$(SAM_STAMP): infra/requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q -r infra/requirements-sam.txt
+	touch $(SAM_STAMP)
+
+sam: $(SAM_STAMP)
+
 run: $(STAMP)
 	$(PY) -m chalicelib.local
 
-test: $(STAMP)
+test: $(STAMP) $(SAM_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Chalice writes YAML when the merge template is YAML; sam.json is the artifact we deploy and lint.
 package: $(STAMP)
+	$(PY) infra/package.py automations $(AUTOMATIONS_DIR) --into $(PACKAGED_AUTOMATIONS) \
+	  $(if $(filter 1 true yes,$(EXAMPLES)),--examples examples)
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 	  $(VENV)/bin/chalice package --stage prod --merge-template infra/resources.yaml build/package
-	$(PY) -c 'import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), open(sys.argv[2], "w"), indent=2)' \
-	  build/package/sam.yaml build/package/sam.json
+	$(PY) infra/package.py template build/package/sam.yaml build/package/sam.json
 	rm build/package/sam.yaml
 	@# Chalice caches one ~20 MB zip per source hash; only the newest can be reused.
 	ls -t .chalice/deployments/*.zip 2>/dev/null | tail -n +2 | xargs -r rm -f --
 
-lint-template: package
+lint-template: package $(SAM_STAMP)
 	$(VENV)/bin/cfn-lint build/package/sam.json
+	$(SAM) validate --lint --template-file build/package/sam.json --region $${AWS_REGION:-us-east-1}
+
+# Needs AWS credentials (`aws sts get-caller-identity`) and a region (AWS_REGION or a profile).
+deploy: package $(SAM_STAMP)
+	$(SAM) deploy --template-file build/package/sam.json --stack-name $(STACK) \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --resolve-s3 \
+	  --no-fail-on-empty-changeset --tags app=automation-runs stage=$(STAGE) \
+	  --parameter-overrides Stage=$(STAGE) $(PARAMETERS)
+	$(PY) infra/stack.py first-token $(STACK)
+	$(PY) infra/stack.py show $(STACK)
+
+destroy: $(STAMP) $(SAM_STAMP)
+	$(PY) infra/stack.py show $(STACK)
+	$(SAM) delete --stack-name $(STACK) --no-prompts
+	$(PY) infra/stack.py forget $(STACK)
 
 bench: $(STAMP)
 	$(PY) -m bench.write_cost
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) build .pytest_cache $(PACKAGED_AUTOMATIONS)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,13 @@ SAM_JSON = PACKAGE_DIR / "sam.json"
 CHALICE_DIR = ROOT / ".chalice"
 
 
+def make_env(**overrides: str) -> dict[str, str]:
+    """The environment of a `make` run as a user's shell has it: no test-suite settings that
+    `make package` reads (the suite sets AUTOMATIONS_DIR for the app)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTOMATIONS_DIR", "EXAMPLES")}
+    return {**env, **overrides}
+
+
 @pytest.fixture(scope="session")
 def sam_path() -> Path:
     """Path of build/package/sam.json, freshly produced by `make package`."""
@@ -22,7 +30,7 @@ def sam_path() -> Path:
         pytest.fail("`make` is needed to package the template (apt-get install make)")
     result = subprocess.run(
         ["make", "--no-print-directory", "package"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT, env=make_env(), capture_output=True, text=True, timeout=900, check=False,
     )
     assert result.returncode == 0, f"make package failed:\n{result.stdout}\n{result.stderr}"
     return SAM_JSON

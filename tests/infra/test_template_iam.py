@@ -1,87 +1,119 @@
-"""The hand-written IAM policies reach the packaged roles and grant what the code calls."""
+"""The roles of the packaged template: one per function, its own log group, secrets read on the
+stack's path only, tracing only when enabled. (test_least_privilege.py checks each role against
+the calls its function makes.)"""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from .conftest import CHALICE_DIR
 from .helpers import get_att, of_type, props, ref
 
-TABLE = get_att("RunsTable", "Arn")
-INDEXES = {"Fn::Sub": "${RunsTable.Arn}/index/*"}
-ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
-                "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}
-QUEUES = [get_att(q, "Arn") for q in ("StepQueue", "StepDeadLetterQueue", "ExhaustedRunsQueue")]
+FUNCTIONS = {"APIHandler", "Bearer", "TokenAdmin", "ExecuteSteps", "ConsumeStepDlq", "Tick",
+             "CountRuns"}
+READS_SECRETS = {"APIHandler", "ExecuteSteps"}  # render templates / verify webhook HMACs
+SSM_PATH = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/secrets"
+SECRET_ARNS = ("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+               "secret:${AWS::StackName}/secrets/*")
 
 
-def _role_statements(resources, function: str) -> list[dict[str, Any]]:
-    role_id = props(resources, function)["Role"]["Fn::GetAtt"][0]
-    (policy,) = props(resources, role_id)["Policies"]
+def _role_of(resources, function: str) -> str:
+    return props(resources, function)["Role"]["Fn::GetAtt"][0]
+
+
+def _statements(resources, role: str) -> list[dict[str, Any]]:
+    (policy,) = props(resources, role)["Policies"]
     return policy["PolicyDocument"]["Statement"]
+
+
+def _conditional(resources, role: str) -> dict[str, tuple[Any, Any]]:
+    """Condition name → (statement when true, when false) of the role's Fn::If statements."""
+    return {s["Fn::If"][0]: (s["Fn::If"][1], s["Fn::If"][2])
+            for s in _statements(resources, role) if "Fn::If" in s}
 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _granted(statements, resource: Any) -> set[str]:
-    """Actions allowed on `resource` by plain (unconditional) statements."""
-    return {
-        action
-        for statement in statements
-        if statement.get("Effect") == "Allow" and resource in _as_list(statement.get("Resource"))
-        for action in _as_list(statement["Action"])
-    }
+def _all_actions(resources, role: str) -> set[str]:
+    statements = [s["Fn::If"][1] if "Fn::If" in s else s for s in _statements(resources, role)]
+    return {action for s in statements for action in _as_list(s["Action"])}
 
 
-def _policy_file(name: str) -> dict[str, Any]:
-    return json.loads((CHALICE_DIR / name).read_text(encoding="utf-8"))
-
-
-POLICY_FILES = {"ExecuteSteps": "policy-executor.json", "CountRuns": "policy-count-runs.json"}
-
-
-def test_each_function_role_carries_its_hand_written_policy(resources):
+def test_each_function_has_a_role_of_its_own_and_no_role_is_left_over(resources, chalice_config):
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert {"APIHandler", "ExecuteSteps", "ConsumeStepDlq", "Tick", "CountRuns"} <= set(functions)
-    for function in functions:
-        expected = _policy_file(POLICY_FILES.get(function, "policy-prod.json"))["Statement"]
-        assert _role_statements(resources, function) == expected, function
-
-
-def test_chalice_policy_autogeneration_is_off(chalice_config):
+    assert set(functions) == FUNCTIONS
+    roles = {function: _role_of(resources, function) for function in functions}
+    assert len(set(roles.values())) == len(roles)
+    assert set(roles.values()) == set(of_type(resources, "AWS::IAM::Role"))
+    for role in roles.values():
+        trust = props(resources, role)["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                          "Action": "sts:AssumeRole"}]
+    # Chalice neither generates policies nor roles: infra/resources.yaml declares them.
     assert chalice_config["autogen_policy"] is False
-    assert chalice_config["iam_policy_file"] == "policy-prod.json"
+    assert chalice_config["manage_iam_role"] is False
 
 
-@pytest.mark.parametrize("function", ["APIHandler", "Tick", "ConsumeStepDlq", "ExecuteSteps"])
-def test_run_functions_may_use_the_table_its_indexes_queues_and_bucket(resources, function):
-    statements = _role_statements(resources, function)
-    assert ITEM_ACTIONS <= _granted(statements, TABLE)
-    assert _granted(statements, INDEXES) == {"dynamodb:Query"}
-    for queue in QUEUES:
-        assert {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                "sqs:GetQueueAttributes", "sqs:GetQueueUrl"} <= _granted(statements, queue)
-    assert {"s3:GetObject", "s3:PutObject"} == _granted(
-        statements, {"Fn::Sub": "${PayloadBucket.Arn}/*"})
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_function_logs_to_its_own_group_and_may_write_only_there(sam, resources, function):
+    group = props(resources, function)["LoggingConfig"]["LogGroup"]["Ref"]
+    assert props(resources, group)["RetentionInDays"] == ref("LogRetentionDays")
+    logs = [s for s in _statements(resources, _role_of(resources, function))
+            if "Sid" in s and s["Sid"] == "Logs"]
+    assert logs == [{"Sid": "Logs", "Effect": "Allow",
+                     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                     "Resource": get_att(group, "Arn")}]
+    assert sam["Parameters"]["LogRetentionDays"]["Default"] == 30
 
 
-def test_count_runs_reads_the_stream_and_writes_counters_only(resources):
-    statements = _role_statements(resources, "CountRuns")
-    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator",
-            "dynamodb:DescribeStream"} <= _granted(statements, get_att("RunsTable", "StreamArn"))
-    assert "dynamodb:UpdateItem" in _granted(statements, TABLE)
-    granted_anywhere = {a for s in statements for a in _as_list(s["Action"])}
-    assert not any(a.startswith(("sqs:", "s3:")) for a in granted_anywhere)
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_tracing_and_its_permissions_follow_the_tracing_parameter(resources, function):
+    assert props(resources, function)["Tracing"] == {
+        "Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
+    managed = props(resources, _role_of(resources, function))["ManagedPolicyArns"]
+    assert managed == {"Fn::If": [
+        "TracingEnabled",
+        [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"}],
+        ref("AWS::NoValue")]}
+
+
+@pytest.mark.parametrize("function", sorted(READS_SECRETS))
+def test_secret_readers_read_only_the_stacks_secrets_path(resources, function):
+    role = _role_of(resources, function)
+    conditional = _conditional(resources, role)
+    ssm, otherwise = conditional["SecretsInSsm"]
+    assert otherwise == ref("AWS::NoValue")
+    assert ssm["Action"] == ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    assert ssm["Resource"] == [{"Fn::Sub": SSM_PATH + "/*"}, {"Fn::Sub": SSM_PATH}]
+    secrets, otherwise = conditional["SecretsInSecretsManager"]
+    assert otherwise == ref("AWS::NoValue")
+    assert (secrets["Action"], secrets["Resource"]) == (
+        "secretsmanager:GetSecretValue", {"Fn::Sub": SECRET_ARNS})
+    (decrypt,) = [s for s in _statements(resources, role) if s.get("Sid") == "DecryptSecrets"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == [
+        {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
+        {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}]
+    variables = props(resources, function)["Environment"]["Variables"]
+    assert variables["SECRETS_BACKEND"] == ref("SecretsBackend")
+    assert variables["SECRETS_PATH"] == {"Fn::If": [
+        "SecretsInSsm", {"Fn::Sub": "/${AWS::StackName}/secrets/"},
+        {"Fn::Sub": "${AWS::StackName}/secrets/"}]}
+    assert variables["SECRETS_MAX_AGE_S"] == ref("SecretsMaxAgeSeconds")
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS - READS_SECRETS))
+def test_other_functions_can_read_no_secret(resources, function):
+    actions = _all_actions(resources, _role_of(resources, function))
+    assert not any(a.startswith(("ssm:", "secretsmanager:", "kms:")) for a in actions)
+    assert "SECRETS_BACKEND" not in props(resources, function).get("Environment", {}).get(
+        "Variables", {})
 
 
 def test_aws_actions_are_granted_only_on_the_declared_targets(resources):
-    conditional = [s["Fn::If"] for s in _role_statements(resources, "ExecuteSteps")
-                   if "Fn::If" in s]
-    by_condition = {condition: (granted, otherwise) for condition, granted, otherwise in conditional}
+    by_condition = _conditional(resources, "ExecutorRole")
     expected = {
         "HasActionSnsTopics": ("ActionSnsTopicArns", {"sns:Publish"}),
         "HasActionSqsQueues": ("ActionSqsQueueArns", {"sqs:SendMessage", "sqs:GetQueueUrl"}),
@@ -89,21 +121,20 @@ def test_aws_actions_are_granted_only_on_the_declared_targets(resources):
         "HasActionDynamoDbTables": ("ActionDynamoDbTableArns", {"dynamodb:PutItem"}),
         "HasActionSesIdentities": ("ActionSesIdentityArns", {"ses:SendEmail", "ses:SendRawEmail"}),
     }
-    assert set(by_condition) == set(expected)
+    assert set(by_condition) == set(expected) | {"SecretsInSsm", "SecretsInSecretsManager"}
     for condition, (parameter, actions) in expected.items():
         granted, otherwise = by_condition[condition]
         assert granted["Resource"] == ref(parameter)
-        assert set(granted["Action"]) == actions
+        assert set(_as_list(granted["Action"])) == actions
         assert otherwise == ref("AWS::NoValue")
 
 
 def test_no_role_grants_wildcard_actions_or_data_on_any_resource(resources):
-    for role_id, role in of_type(resources, "AWS::IAM::Role").items():
-        for statement in role["Policies"][0]["PolicyDocument"]["Statement"]:
+    for role_id in of_type(resources, "AWS::IAM::Role"):
+        for statement in _statements(resources, role_id):
             statement = statement["Fn::If"][1] if "Fn::If" in statement else statement
             actions = _as_list(statement["Action"])
             assert not any(action.endswith("*") for action in actions), role_id
             if statement["Resource"] == "*":
-                # Only X-Ray and ListStreams have no resource-level permissions.
-                assert all(a.startswith("xray:") or a == "dynamodb:ListStreams"
-                           for a in actions), (role_id, actions)
+                # ListStreams has no resource-level permissions.
+                assert actions == ["dynamodb:ListStreams"], (role_id, actions)

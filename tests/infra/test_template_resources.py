@@ -42,13 +42,14 @@ def test_dlq_and_exhausted_queue_keep_messages_for_two_weeks(resources):
 
 
 @pytest.mark.parametrize("function, event, queue", [
-    ("ExecuteSteps", "ExecuteStepsSqsEventSource", "automation-runs-steps"),
-    ("ConsumeStepDlq", "ConsumeStepDlqSqsEventSource", "automation-runs-steps-dlq"),
+    ("ExecuteSteps", "ExecuteStepsSqsEventSource", "StepQueue"),
+    ("ConsumeStepDlq", "ConsumeStepDlqSqsEventSource", "StepDeadLetterQueue"),
 ])
-def test_sqs_event_sources_report_batch_item_failures(resources, function, event, queue):
+def test_sqs_event_sources_read_the_stacks_queues_and_report_batch_item_failures(
+        resources, function, event, queue):
     source = props(resources, function)["Events"][event]
     assert source["Type"] == "SQS"
-    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{queue}")
+    assert source["Properties"]["Queue"] == {"Fn::Sub": f"${{{queue}.Arn}}"}
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
@@ -85,15 +86,66 @@ def test_payload_bucket_is_encrypted_private_and_expires_with_runs(resources):
     assert policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_every_function_gets_the_bucket_name_and_retention(sam, resources):
-    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
-    assert variables["PAYLOAD_BUCKET"] == ref("PayloadBucket")
-    assert variables["RUN_RETENTION_DAYS"] == ref("RunRetentionDays")
+GLOBAL_VARIABLES = {
+    "RUNS_STAGE": ref("Stage"),
+    "RUNS_TABLE": ref("RunsTable"),
+    "STEP_QUEUE": get_att("StepQueue", "QueueName"),
+    "STEP_DLQ": get_att("StepDeadLetterQueue", "QueueName"),
+    "EXHAUSTED_QUEUE": get_att("ExhaustedRunsQueue", "QueueName"),
+    "PAYLOAD_BUCKET": ref("PayloadBucket"),
+    "RUN_RETENTION_DAYS": ref("RunRetentionDays"),
+    "POWERTOOLS_SERVICE_NAME": ref("AWS::StackName"),
+    "POWERTOOLS_METRICS_NAMESPACE": "AutomationRuns",
+    "POWERTOOLS_TRACE_DISABLED": {"Fn::If": ["TracingEnabled", "false", "true"]},
+    "POWERTOOLS_LOG_LEVEL": ref("LogLevel"),
+}
+
+
+def test_every_function_gets_the_stacks_resource_names_from_the_template(sam, resources,
+                                                                         chalice_config):
+    assert sam["Globals"]["Function"]["Environment"]["Variables"] == GLOBAL_VARIABLES
+    # Chalice's config cannot reference the stack's resources, and a function-level value
+    # would shadow the global one in SAM's merge.
+    assert "environment_variables" not in chalice_config
+    for stage in chalice_config["stages"].values():
+        assert "environment_variables" not in stage
     for logical_id, function in of_type(resources, "AWS::Serverless::Function").items():
         own = function.get("Environment", {}).get("Variables", {})
-        # A function-level value would shadow the global one in SAM's merge.
-        assert "PAYLOAD_BUCKET" not in own, logical_id
-        assert "RUN_RETENTION_DAYS" not in own, logical_id
+        assert not set(own) & set(GLOBAL_VARIABLES), logical_id
+
+
+# Properties that name a resource physically: a fixed value allows one stack per account.
+NAME_PROPERTIES = {"TableName", "QueueName", "BucketName", "TopicName", "RoleName",
+                   "FunctionName", "LogGroupName", "AlarmName", "UsagePlanName", "Name",
+                   "StageName", "RuleName", "ParameterName"}
+NAMING_ALLOWED = {
+    ("RestAPI", "StageName"),  # the API's own stage (v1), inside the stack's API
+}
+SKIPPED = ("Events", "Policies", "Dimensions")  # "Name" there is a key, not a resource name
+
+
+def _names(node, path=()):
+    """(property path, value) of every name-like property below `node`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in NAME_PROPERTIES:
+                yield path + (key,), value
+            yield from _names(value, path + (key,))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _names(item, path)
+
+
+def test_no_resource_has_a_fixed_physical_name(resources):
+    for logical_id, resource in resources.items():
+        for path, value in _names(resource.get("Properties", {})):
+            if (logical_id, path[-1]) in NAMING_ALLOWED or path[0] in SKIPPED:
+                continue
+            if path[-1] == "FunctionName" and value in (ref(f) for f in resources):
+                continue  # a reference to the stack's own function
+            assert isinstance(value, dict), f"{logical_id}.{'.'.join(path)} = {value!r}"
+            if "Fn::Sub" in value:
+                assert "${AWS::StackName}" in value["Fn::Sub"], (logical_id, path, value)
 
 
 def test_email_subscription_exists_only_with_an_address(sam, resources):
@@ -106,9 +158,9 @@ def test_email_subscription_exists_only_with_an_address(sam, resources):
     }
 
 
-def test_run_alarms_watch_the_service_level_metrics(resources, chalice_config):
-    service = chalice_config["environment_variables"]["POWERTOOLS_SERVICE_NAME"]
-    namespace = chalice_config["environment_variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+def test_run_alarms_watch_the_service_level_metrics_of_their_own_stack(resources):
+    service = GLOBAL_VARIABLES["POWERTOOLS_SERVICE_NAME"]
+    namespace = GLOBAL_VARIABLES["POWERTOOLS_METRICS_NAMESPACE"]
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
     for metric in ("RunsExhausted", "RunsFailed"):
         (alarm,) = [a for a in alarms.values() if a["MetricName"] == metric]
@@ -122,8 +174,8 @@ def test_run_alarms_watch_the_service_level_metrics(resources, chalice_config):
     ("AWS/SQS", "ApproximateNumberOfMessagesVisible", get_att("ExhaustedRunsQueue", "QueueName")),
     ("AWS/Lambda", "Errors", ref("ExecuteSteps")),
     ("AWS/Lambda", "Throttles", ref("ExecuteSteps")),
-    ("AutomationRuns", "RunsExhausted", "automation-runs"),
-    ("AutomationRuns", "RunsFailed", "automation-runs"),
+    ("AutomationRuns", "RunsExhausted", ref("AWS::StackName")),
+    ("AutomationRuns", "RunsFailed", ref("AWS::StackName")),
 ])
 def test_alarm_fires_above_zero_to_the_alert_topic(resources, namespace, metric, dimension):
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
@@ -138,11 +190,41 @@ def test_alarm_fires_above_zero_to_the_alert_topic(resources, namespace, metric,
     assert alarm["AlarmActions"] == [ref("AlertTopic")]
 
 
-def test_gateway_answers_use_the_error_envelope(resources):
-    responses = {r["Properties"]["ResponseType"]: r["Properties"]
-                 for r in resources.values()
-                 if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+def test_gateway_answers_use_the_error_envelope_from_the_first_deployment(resources):
+    # On the API itself (not separate resources), so SAM puts them in the definition that
+    # the stage's first deployment deploys.
+    assert not of_type(resources, "AWS::ApiGateway::GatewayResponse")
+    responses = props(resources, "RestAPI")["GatewayResponses"]
     assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
     body = responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"]
     assert '"code": "UNAUTHORIZED"' in body and '"success": false' in body
     assert responses["ACCESS_DENIED"]["StatusCode"] == "403"
+
+
+def test_the_api_stage_is_throttled_and_has_a_usage_plan_both_set_by_parameters(sam, resources):
+    (settings,) = props(resources, "RestAPI")["MethodSettings"]
+    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    assert settings["ThrottlingRateLimit"] == ref("ApiRateLimit")
+    assert settings["ThrottlingBurstLimit"] == ref("ApiBurstLimit")
+    plan = props(resources, "ApiUsagePlan")
+    assert plan["ApiStages"] == [{"ApiId": ref("RestAPI"), "Stage": ref("RestAPI.Stage")}]
+    assert plan["Throttle"] == {"RateLimit": ref("UsagePlanRateLimit"),
+                                "BurstLimit": ref("UsagePlanBurstLimit")}
+    assert plan["Quota"] == {"Limit": ref("UsagePlanDailyQuota"), "Period": "DAY"}
+    for name in ("ApiRateLimit", "ApiBurstLimit", "UsagePlanRateLimit", "UsagePlanBurstLimit",
+                 "UsagePlanDailyQuota"):
+        assert sam["Parameters"][name]["Type"] == "Number"
+        assert sam["Parameters"][name]["MinValue"] == 1
+
+
+def test_token_routes_are_served_by_the_token_admin_function(resources):
+    paths = props(resources, "RestAPI")["DefinitionBody"]["paths"]
+    for path, methods in paths.items():
+        target = "TokenAdmin" if path.startswith("/api/tokens") else "APIHandler"
+        for method, operation in methods.items():
+            uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            assert f"${{{target}.Arn}}" in uri, (method, path)
+    admin, api = props(resources, "TokenAdmin"), props(resources, "APIHandler")
+    for same in ("Handler", "CodeUri", "Runtime", "MemorySize", "Timeout", "Tracing"):
+        assert admin[same] == api[same], same
+    assert props(resources, "TokenAdminInvokePermission")["FunctionName"] == ref("TokenAdmin")
