@@ -1,24 +1,79 @@
-"""The one Powertools Logger, Metrics and Tracer of the service, and the metric helper."""
+"""The one Powertools Logger and Tracer of the service, the middleware that gives every handler
+its Lambda context, and the metric helper.
+
+Powertools' handler decorators break on Chalice handlers, so `observe` applies them as Chalice
+middleware (app.py registers it), and `observed_authorizer` to the authorizer, which Chalice
+runs without middleware.
+"""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
+from chalice.app import ChaliceAuthorizer, Request
 
-SERVICE = "automation-runs"
-NAMESPACE = "AutomationRuns"
+from .settings import get_settings
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# The service name is the stack's (POWERTOOLS_SERVICE_NAME), so two stages' logs, metrics and
+# alarms stay apart.
+logger = Logger(service=get_settings().service)
+# Off unless the stack's Tracing parameter is Enabled (POWERTOOLS_TRACE_DISABLED), and always
+# outside Lambda. Responses and errors are not recorded: they may hold secrets.
+tracer = Tracer(service=get_settings().service)
 
 UNITS = {"count": MetricUnit.Count, "ms": MetricUnit.Milliseconds}
 
 
 def emit(name: str, value: float, automation: str, unit: str = "count") -> None:
-    """Print one EMF metric twice: per automation, and service-wide (what the alarms watch)."""
-    for dimensions in ({"service": SERVICE, "automation": automation}, {"service": SERVICE}):
-        with single_metric(
-            name=name, unit=UNITS[unit], value=value, namespace=NAMESPACE,
-            default_dimensions=dimensions,
-        ):
-            pass
+    """Print one EMF record of the metric with two dimension sets: {service, automation} for
+    drill-down and {service} alone, which the alarms watch."""
+    settings = get_settings()
+    # A Metrics with a provider of its own: the default one shares one buffer and one dimension
+    # set between instances and threads, while one invocation may serve several automations.
+    metrics = Metrics(provider=AmazonCloudWatchEMFProvider(
+        namespace=settings.metrics_namespace, service=settings.service))
+    metrics.add_dimension(name="automation", value=automation)
+    metrics.add_dimensions(service=settings.service)
+    metrics.add_metric(name=name, unit=UNITS[unit], value=value)
+    metrics.flush_metrics()
+
+
+def _with_context(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """`handler(event, context)` with the Lambda context in every log line, and traced."""
+    traced = tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+    return logger.inject_lambda_context(traced, clear_state=True)
+
+
+def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware for every handler: Lambda context (and a route's run id) in the logs."""
+    if isinstance(event, Request):
+        original, context = event.to_original_event(), event.lambda_context
+    else:
+        original, context = event.to_dict(), event.context
+    if context is None:  # called directly, not as a Lambda function
+        return get_response(event)
+
+    def handle(_original: Any, _context: Any) -> Any:
+        run_id = (event.uri_params or {}).get("id") if isinstance(event, Request) else None
+        if run_id:
+            logger.append_keys(run_id=run_id)
+        return get_response(event)
+
+    return _with_context(handle)(original, context)
+
+
+class _ObservedAuthorizer(ChaliceAuthorizer):
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        call = super().__call__
+        return call(event, context) if context is None else _with_context(call)(event, context)
+
+
+def observed_authorizer(authorizer: ChaliceAuthorizer) -> ChaliceAuthorizer:
+    """`observe` for an authorizer (Chalice runs none of its middleware there)."""
+    # The object itself must stay: routes and Chalice's packaging refer to it.
+    authorizer.__class__ = _ObservedAuthorizer
+    return authorizer

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..bootstrap import container
 from ..domain.errors import Unauthorized, ValidationFailed
+from ..observability import observed_authorizer
 from ..services.tokens import Role, authenticate, require_role
 from .errors import error_response, validation_failed
 from .openapi import document
@@ -40,6 +41,7 @@ class Identity:
         return f"token:{self.token_id}"
 
 
+@observed_authorizer
 @api.authorizer(name="bearer")
 def bearer(auth_request: AuthRequest) -> AuthResponse:
     """Resolve the bearer token into the request context; the route enforces role and 401."""

@@ -1,9 +1,19 @@
 """SQS consumers: the step worker and the step DLQ consumer. Idempotent per message; one
-structured log line per outcome; failed records reported back for redelivery."""
+structured log line per outcome; failed records reported back for redelivery.
+
+Each consumer is a per-record function (raises to have its message redelivered) and the batch
+plumbing around it: Powertools' BatchProcessor, which reports the failed records.
+"""
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, Callable
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..bootstrap import container
 from ..domain.errors import RunNotFound, StepConflict
@@ -12,47 +22,58 @@ from ..observability import logger
 from ..services import lifecycle
 
 
-def _records(event) -> list[tuple[str, dict[str, Any]]]:
-    return [(record.to_dict()["messageId"], json.loads(record.body)) for record in event]
-
-
-def _remaining(event):
+def _remaining(event) -> Callable[[], int]:
     context = getattr(event, "context", None)
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         return context.get_remaining_time_in_millis
     return lambda: 900_000
 
 
-def handle_step_batch(event) -> dict[str, Any]:
-    """Process each step message; report the ids of those that raised."""
+def _process_batch(event, record_handler: Callable[[SQSRecord], None]) -> dict[str, Any]:
+    """Run `record_handler` on each record; `batchItemFailures` names those that raised."""
+    # Not raising when every record failed: the batch is answered (and redelivered) the same
+    # way, without counting as a Lambda error (the executor's error alarm means a crash).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event.to_dict(), record_handler=record_handler,
+                                    processor=processor, context=event.context)
+
+
+def process_step_record(deps, record: SQSRecord, remaining: Callable[[], int]) -> None:
+    """Run the steps one step message names; raises to have the message redelivered."""
     from ..services.executor import process_step_message  # noqa: PLC0415
 
-    deps = container()
-    remaining = _remaining(event)
-    failures = []
-    for message_id, body in _records(event):
+    body = record.json_body
+    with logger.append_context_keys(run_id=body.get("runId"), step=body.get("stepIndex")):
         try:
             process_step_message(deps, body, remaining)
-            logger.info("step message done", extra={"run_id": body.get("runId"),
-                                                     "step": body.get("stepIndex")})
-        except Exception:  # noqa: BLE001 - redelivered by SQS, then dead-lettered
-            logger.exception("step message failed", extra={"run_id": body.get("runId"),
-                                                            "step": body.get("stepIndex")})
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+        except Exception:  # redelivered by SQS, then dead-lettered
+            logger.exception("step message failed")
+            raise
+        logger.info("step message done")
+
+
+def handle_step_batch(event) -> dict[str, Any]:
+    """Process each step message; report the ids of those that raised."""
+    deps = container()
+    remaining = _remaining(event)
+    return _process_batch(event, lambda record: process_step_record(deps, record, remaining))
+
+
+def process_dead_letter(deps, record: SQSRecord) -> None:
+    """Fail the run of one dead-lettered step message; raises to have it redelivered."""
+    body = record.json_body
+    with logger.append_context_keys(run_id=body.get("runId")):
+        try:
+            fail_crashed_run(deps, body)
+        except Exception:
+            logger.exception("dead letter not handled")
+            raise
 
 
 def handle_dead_letters(event) -> dict[str, Any]:
     """A step message that crashed the executor repeatedly: fail its run and say why."""
     deps = container()
-    failures = []
-    for message_id, body in _records(event):
-        try:
-            fail_crashed_run(deps, body)
-        except Exception:  # noqa: BLE001
-            logger.exception("dead letter not handled", extra={"run_id": body.get("runId")})
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    return _process_batch(event, lambda record: process_dead_letter(deps, record))
 
 
 def fail_crashed_run(deps, body: dict[str, Any]) -> None:
