@@ -29,6 +29,7 @@ class Call:
     operation: str
     params: dict[str, Any]
     error: str | None = None
+    result: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class CallRecorder:
                                                operation, params, exc.response["Error"]["Code"]))
                 raise
             if function:
-                recorder.calls.append(
-                    Call(function, client.meta.service_model.service_name, operation, params))
+                recorder.calls.append(Call(function, client.meta.service_model.service_name,
+                                           operation, params, result=result))
             return result
 
         return make_api_call
@@ -186,12 +187,21 @@ def _s3(call: Call) -> list[Request]:
 
 def _ssm(call: Call) -> list[Request]:
     params, op = call.params, call.operation
+    # GetParametersByPath is authorized on the path (its hierarchy without the last slash).
     names = params.get("Names") or [params.get("Name") or params["Path"].rstrip("/")]
     return [Request(f"ssm:{op}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{n.lstrip('/')}")
             for n in names]
 
 
 def _secretsmanager(call: Call) -> list[Request]:
+    if call.operation == "BatchGetSecretValue":
+        # Allowed on no resource in particular; each secret returned needs GetSecretValue,
+        # and a filtered batch needs ListSecrets.
+        requests = [Request("secretsmanager:BatchGetSecretValue", "*")]
+        requests += [Request("secretsmanager:ListSecrets", "*")] if call.params.get(
+            "Filters") else []
+        return requests + [Request("secretsmanager:GetSecretValue", value["ARN"])
+                           for value in call.result.get("SecretValues", [])]
     secret = call.params["SecretId"]
     if not secret.startswith("arn:"):
         secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-AbCdEf"

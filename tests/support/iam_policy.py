@@ -84,6 +84,14 @@ class StackResolver:
                 raise AssertionError(f"unsupported intrinsic {key}")
         return {key: self.value(item) for key, item in node.items()}
 
+    def environment(self, function: str) -> dict[str, str]:
+        """The environment variables of a function: the Globals, then its own."""
+        variables = dict(self.template.get("Globals", {}).get("Function", {})
+                         .get("Environment", {}).get("Variables", {}))
+        variables.update(self.template["Resources"][function]["Properties"]
+                         .get("Environment", {}).get("Variables", {}))
+        return {name: str(self.value(value)) for name, value in variables.items()}
+
     def role_statements(self, role: str) -> list[dict[str, Any]]:
         """The inline policy statements of a role, resolved."""
         properties = self.template["Resources"][role]["Properties"]
