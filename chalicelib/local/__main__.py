@@ -12,7 +12,7 @@ import sys
 import threading
 
 from ..domain.errors import DefinitionError
-from ..settings import get_settings
+from ..settings import EXAMPLE_AUTOMATIONS, USER_AUTOMATIONS, get_settings
 from .emulator import StackError
 from .stack import LocalStack, StackOptions
 
@@ -34,6 +34,13 @@ def _shown(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+def _automations_note(path: str) -> str:
+    """Which definitions are loaded, and how to load your own instead of the examples."""
+    if path == EXAMPLE_AUTOMATIONS:
+        return f"{_shown(path)}/ (add yours to {_shown(USER_AUTOMATIONS)}/ to load them instead)"
+    return _shown(path)
+
+
 def banner(stack: LocalStack) -> str:
     """The start-up message: where the API is, the admin token and a request to try."""
     options = stack.options
@@ -45,7 +52,7 @@ def banner(stack: LocalStack) -> str:
         f"  API      {stack.url}/api   (OpenAPI: {stack.url}/api/openapi.json)",
         f"  token    {stack.token}   admin{token_note}",
         f"  AWS      moto on {stack.emulator.endpoint}",
-        f"  automations  {_shown(get_settings().automations_dir)}",
+        f"  automations  {_automations_note(get_settings().automations_dir)}",
         f"  workers  {options.workers} step worker(s), 1 step-DLQ consumer, {ticks}, "
         "stream poller",
         f"  try      curl -H 'Authorization: Bearer {stack.token}' {runs_url}",
