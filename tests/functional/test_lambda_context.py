@@ -105,3 +105,18 @@ def test_the_other_handlers_run_with_the_lambda_context_too(deps, handler):
     keys = logger.get_current_keys()
     assert keys["function_name"] == f"automation-runs-dev-{handler}"
     assert keys["function_request_id"] == context.aws_request_id
+
+
+def test_handlers_are_traced_without_recording_responses_or_errors(deps, monkeypatch):
+    from chalicelib import observability  # noqa: PLC0415
+
+    traced = []
+
+    def capture(handler, **options):
+        traced.append(options)
+        return handler
+
+    monkeypatch.setattr(observability.tracer, "capture_lambda_handler", capture)
+    app.handler_map["count_runs"]({"Records": []}, lambda_context("count", 30)())
+    # Responses and errors may hold secrets: X-Ray gets neither.
+    assert traced == [{"capture_response": False, "capture_error": False}]
