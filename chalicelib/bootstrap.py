@@ -26,7 +26,20 @@ class Container:
             return self._built[name]
 
     @property
+    def sqlite(self):
+        """The SQLite database file (RUNS_DB) behind every store when RUNS_BACKEND=sqlite."""
+        from .adapters.sqlite_db import open_database
+
+        return self._get("sqlite", lambda: open_database(self.settings.runs_db))
+
+    @property
     def repo(self):
+        if self.settings.uses_sqlite:
+            # Large values stay inline: SQLite has no per-KB write price nor item size limit.
+            from .adapters.sqlite_repository import SqliteRunRepository
+
+            return self._get("repo", lambda: SqliteRunRepository(
+                self.sqlite, retention_days=self.settings.retention_days))
         from .adapters.dynamo_repository import DynamoRunRepository
         from .adapters.offload import OffloadingRunRepository
 
@@ -35,18 +48,30 @@ class Container:
 
     @property
     def markers(self):
+        if self.settings.uses_sqlite:
+            from .adapters.sqlite_stores import SqliteMarkers
+
+            return self._get("markers", lambda: SqliteMarkers(self.sqlite))
         from .adapters.dynamo_markers import DynamoMarkers
 
         return self._get("markers", lambda: DynamoMarkers(self.settings))
 
     @property
     def tokens(self):
+        if self.settings.uses_sqlite:
+            from .adapters.sqlite_stores import SqliteTokenStore
+
+            return self._get("tokens", lambda: SqliteTokenStore(self.sqlite))
         from .adapters.dynamo_markers import DynamoTokenStore
 
         return self._get("tokens", lambda: DynamoTokenStore(self.settings))
 
     @property
     def slots(self):
+        if self.settings.uses_sqlite:
+            from .adapters.sqlite_stores import SqliteSlots
+
+            return self._get("slots", lambda: SqliteSlots(self.sqlite))
         from .adapters.dynamo_slots import DynamoSlots
 
         return self._get("slots", lambda: DynamoSlots(self.settings))

@@ -13,6 +13,10 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 PACKAGED_AUTOMATIONS = str(Path(__file__).resolve().parent / "packaged_automations")
 EXAMPLE_AUTOMATIONS = str(PROJECT_DIR / "examples")
 USER_AUTOMATIONS = str(PROJECT_DIR / "automations")
+DEFAULT_RUNS_DB = str(PROJECT_DIR / ".runs" / "runs.db")
+# Where runs, steps, markers, tokens and slots live: DynamoDB ("aws", deployed; "moto", the
+# local AWS emulation) or one SQLite file (RUNS_DB) on a single machine.
+BACKENDS = ("aws", "moto", "sqlite")
 
 
 def _flag(value: str | None) -> bool:
@@ -42,11 +46,21 @@ class Settings:
     # the metrics namespace.
     service: str = "automation-runs"
     metrics_namespace: str = "AutomationRuns"
+    backend: str = "aws"
+    runs_db: str = DEFAULT_RUNS_DB
+
+    @property
+    def uses_sqlite(self) -> bool:
+        """True when the stores are the SQLite adapters (RUNS_BACKEND=sqlite)."""
+        return self.backend == "sqlite"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from environment variables (defaults above when unset)."""
         env = os.environ if environ is None else environ
+        backend = (env.get("RUNS_BACKEND") or cls.backend).strip().lower()
+        if backend not in BACKENDS:
+            raise ValueError(f"RUNS_BACKEND: {backend!r} is not one of {', '.join(BACKENDS)}")
         return cls(
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.region,
             stage=env.get("RUNS_STAGE", cls.stage),
@@ -63,6 +77,8 @@ class Settings:
             dev_token=env.get("RUNS_DEV_TOKEN") or None,
             service=env.get("POWERTOOLS_SERVICE_NAME") or cls.service,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
+            backend=backend,
+            runs_db=env.get("RUNS_DB") or cls.runs_db,
         )
 
     def secret(self, name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Contract fixtures: each test runs against the in-memory twin and DynamoDB on moto."""
+"""Contract fixtures: each test runs against the in-memory twin, DynamoDB on moto and SQLite."""
 from __future__ import annotations
 
 import threading
@@ -16,6 +16,9 @@ from chalicelib.adapters.counters import StreamPoller
 from chalicelib.adapters.dynamo_markers import DynamoMarkers, DynamoTokenStore
 from chalicelib.adapters.dynamo_repository import DynamoRunRepository
 from chalicelib.adapters.memory import MemoryMarkers, MemoryRunRepository, MemoryTokenStore
+from chalicelib.adapters.sqlite_db import SqliteDatabase
+from chalicelib.adapters.sqlite_repository import SqliteRunRepository
+from chalicelib.adapters.sqlite_stores import SqliteMarkers, SqliteTokenStore
 from chalicelib.domain.model import Run
 from chalicelib.local.resources import create_resources
 from chalicelib.settings import Settings
@@ -81,6 +84,18 @@ def _dynamo_backend(settings) -> Backend:
                    DynamoTokenStore(settings), clock, settle=poller.drain, sweep=sweep)
 
 
+def _sqlite_backend(path) -> Backend:
+    clock = FakeClock()
+    db = SqliteDatabase(path)
+    return Backend("sqlite", SqliteRunRepository(db, clock=clock), SqliteMarkers(db, clock=clock),
+                   SqliteTokenStore(db), clock, settle=lambda: None,
+                   sweep=lambda run: db.connection().execute(
+                       "DELETE FROM runs WHERE id = ?", (run.id,)))
+
+
+BACKENDS = ["memory", "dynamo", "sqlite"]
+
+
 @contextmanager
 def dynamo_tables():
     """moto with the template's resources, for fixtures wider than one test."""
@@ -89,21 +104,29 @@ def dynamo_tables():
         yield Settings.from_env()
 
 
-@pytest.fixture(scope="class", params=["memory", "dynamo"])
-def shared_backend(request):
+@pytest.fixture(scope="class", params=BACKENDS)
+def shared_backend(request, tmp_path_factory):
     """A backend kept for a whole test class (for read-only tests over one seeded store)."""
     if request.param == "memory":
         yield _memory_backend()
+        return
+    if request.param == "sqlite":
+        backend = _sqlite_backend(tmp_path_factory.mktemp("sqlite") / "runs.db")
+        yield backend
+        backend.repo.db.close()
         return
     with dynamo_tables() as settings:
         yield _dynamo_backend(settings)
 
 
-@pytest.fixture(params=["memory", "dynamo"])
-def backend(request) -> Backend:
-    """The memory twin, or the DynamoDB adapters on moto (tables from the template)."""
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path) -> Backend:
+    """The memory twin, the DynamoDB adapters on moto (tables from the template), or the
+    SQLite adapters on a fresh database file."""
     if request.param == "memory":
         return _memory_backend()
+    if request.param == "sqlite":
+        return _sqlite_backend(tmp_path / "runs.db")
     request.getfixturevalue("aws")
     request.getfixturevalue("serialised_moto")
     return _dynamo_backend(request.getfixturevalue("settings"))

@@ -1,4 +1,4 @@
-"""Slots contract: the in-memory twin and DynamoSlots on moto count slots the same way."""
+"""Slots contract: the in-memory twin, DynamoSlots on moto and SqliteSlots count slots alike."""
 from __future__ import annotations
 
 import threading
@@ -7,13 +7,18 @@ import pytest
 
 from chalicelib.adapters.dynamo_slots import DynamoSlots
 from chalicelib.adapters.memory import MemorySlots
+from chalicelib.adapters.sqlite_db import SqliteDatabase
+from chalicelib.adapters.sqlite_stores import SqliteSlots
 
 
-@pytest.fixture(params=["memory", "dynamo"])
-def slots(request):
-    """MemorySlots, or DynamoSlots on the template's runs table in moto (atomic requests)."""
+@pytest.fixture(params=["memory", "dynamo", "sqlite"])
+def slots(request, tmp_path):
+    """MemorySlots, DynamoSlots on the template's runs table in moto (atomic requests), or
+    SqliteSlots on a fresh database file."""
     if request.param == "memory":
         return MemorySlots()
+    if request.param == "sqlite":
+        return SqliteSlots(SqliteDatabase(tmp_path / "runs.db"))
     request.getfixturevalue("aws")
     return DynamoSlots(request.getfixturevalue("settings"))
 

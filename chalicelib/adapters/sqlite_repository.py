@@ -1,0 +1,452 @@
+"""RunRepository on SQLite (the single-machine backend): the same conditional rules as
+DynamoRunRepository, each conditional write one `BEGIN IMMEDIATE` transaction.
+
+Tables and indexes are in sqlite_db.STORE_SCHEMA. A list reads one index range per status
+asked for (newest first, `createdAt desc, id desc` through `list_sk`), merges them, and
+fetches only the page's rows; a total without a date or replay filter is a SUM over the
+`run_counts` rows kept by triggers, so neither grows with the number of runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from ..domain.clock import iso, parse_iso
+from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StepConflict
+from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.statuses import RunStatus, StepStatus, can_transition
+from .sqlite_db import SqliteDatabase
+
+ALL_STATUSES = frozenset(RunStatus)
+LIVE = "(expires_at IS NULL OR expires_at > :now)"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SqliteDefinitions:
+    """Definitions stored once per content hash (the same reference as DefinitionStore)."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        self._known: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def ref_of(definition: dict[str, Any]) -> tuple[str, str]:
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32], text
+
+    def store(self, tx: sqlite3.Connection, definition: dict[str, Any]) -> str:
+        """The reference of `definition`, stored in the caller's transaction if it is new."""
+        ref, text = self.ref_of(definition)
+        tx.execute("INSERT OR IGNORE INTO definitions (ref, body) VALUES (?, ?)", (ref, text))
+        return ref
+
+    def remember(self, ref: str, definition: dict[str, Any]) -> None:
+        with self._lock:
+            self._known[ref] = definition
+
+    def resolve(self, conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = set(refs)
+        with self._lock:
+            missing = sorted(wanted - self._known.keys())
+        if missing:
+            marks = ",".join("?" * len(missing))
+            rows = conn.execute(f"SELECT ref, body FROM definitions WHERE ref IN ({marks})",
+                                missing).fetchall()
+            with self._lock:
+                for row in rows:
+                    self._known[row["ref"]] = json.loads(row["body"])
+        with self._lock:
+            return {ref: self._known[ref] for ref in wanted if ref in self._known}
+
+
+def _run_state(run: Run) -> str:
+    return _dump({
+        "startedAt": iso(run.started_at),
+        "completedAt": iso(run.completed_at),
+        "deadlineAt": iso(run.deadline_at),
+        "cancelledAt": iso(run.cancelled_at),
+        "attempt": run.attempt,
+        "error": run.error,
+        "resumeFrom": run.resume_from,
+        "reusedSteps": list(run.reused_steps),
+        "depth": run.depth,
+        "holdsSlot": run.holds_slot,
+    })
+
+
+def _event(stored: dict[str, Any]) -> Event:
+    return Event(at=parse_iso(stored["at"]), type=stored["type"], from_status=stored.get("from"),
+                 to_status=stored.get("to"), actor=stored.get("actor"),
+                 detail=stored.get("detail") or {})
+
+
+def _row_to_run(row: sqlite3.Row, definition: dict[str, Any]) -> Run:
+    state = json.loads(row["state"])
+    return Run(
+        id=row["id"],
+        automation_name=row["automation_name"],
+        status=RunStatus(row["status"]),
+        trigger_type=row["trigger_type"],
+        trigger_data=json.loads(row["trigger_data"]),
+        created_at=parse_iso(row["created_at"]),
+        definition=definition,
+        started_at=parse_iso(state["startedAt"]),
+        completed_at=parse_iso(state["completedAt"]),
+        deadline_at=parse_iso(state["deadlineAt"]),
+        attempt=state["attempt"],
+        error=state["error"],
+        replay_of=row["replay_of"],
+        cancelled_at=parse_iso(state["cancelledAt"]),
+        resume_from=state["resumeFrom"],
+        reused_steps=tuple(state["reusedSteps"]),
+        depth=state["depth"],
+        holds_slot=state["holdsSlot"],
+        events=tuple(_event(stored) for stored in json.loads(row["events"])),
+        version=row["version"],
+        expires_at=row["expires_at"],
+    )
+
+
+def _step_body(step: Step) -> str:
+    return _dump({
+        "name": step.name,
+        "type": step.type,
+        "operator": step.operator,
+        "status": step.status.value,
+        "startedAt": iso(step.started_at),
+        "completedAt": iso(step.completed_at),
+        "attempt": step.attempt,
+        "attempts": list(step.attempts),
+        "output": step.output,
+        "error": step.error,
+        "reusedFrom": step.reused_from,
+        "claimToken": step.claim_token,
+        "nextAttemptAt": iso(step.next_attempt_at),
+    })
+
+
+def _row_to_step(row: sqlite3.Row) -> Step:
+    body = json.loads(row["body"])
+    return Step(
+        index=row["idx"],
+        name=body["name"],
+        type=body["type"],
+        operator=body["operator"],
+        status=StepStatus(body["status"]),
+        started_at=parse_iso(body["startedAt"]),
+        completed_at=parse_iso(body["completedAt"]),
+        attempt=body["attempt"],
+        attempts=tuple(body["attempts"]),
+        output=body["output"],
+        error=body["error"],
+        reused_from=body["reusedFrom"],
+        claim_token=body["claimToken"],
+        next_attempt_at=parse_iso(body["nextAttemptAt"]),
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The index a list reads and one equality condition set per range (one per status)."""
+
+    index: str
+    ranges: tuple[dict[str, str], ...]
+    residual: str = ""  # conditions not in the index (only next to replay_of)
+
+
+def _statuses(filt: RunFilter) -> tuple[str, ...]:
+    statuses = tuple(dict.fromkeys(RunStatus(status).value for status in filt.statuses))
+    # Every status asked for is no status filter at all: one range instead of eight.
+    return () if set(statuses) == {status.value for status in ALL_STATUSES} else statuses
+
+
+def _plan(filt: RunFilter, params: dict[str, Any]) -> _Plan:
+    statuses = _statuses(filt)
+    if filt.replay_of is not None:
+        params["replay_of"] = filt.replay_of
+        residual = []
+        if filt.automation_name is not None:
+            params["automation_name"] = filt.automation_name
+            residual.append("automation_name = :automation_name")
+        if filt.trigger_type is not None:
+            params["trigger_type"] = filt.trigger_type
+            residual.append("trigger_type = :trigger_type")
+        if statuses:
+            params.update({f"status{i}": status for i, status in enumerate(statuses)})
+            marks = ", ".join(f":status{i}" for i in range(len(statuses)))
+            residual.append(f"status IN ({marks})")
+        return _Plan("runs_by_replay", ({"replay_of": ":replay_of"},),
+                     "".join(f" AND {condition}" for condition in residual))
+    fixed: dict[str, str] = {}
+    if filt.automation_name is not None:
+        params["automation_name"] = filt.automation_name
+        fixed["automation_name"] = ":automation_name"
+    if filt.trigger_type is not None:
+        params["trigger_type"] = filt.trigger_type
+        fixed["trigger_type"] = ":trigger_type"
+    if statuses:
+        params.update({f"status{i}": status for i, status in enumerate(statuses)})
+        ranges = tuple({**fixed, "status": f":status{i}"} for i in range(len(statuses)))
+    else:
+        ranges = (fixed,)
+    parts = [name for name, column in (("automation", "automation_name"), ("status", "status"),
+                                       ("trigger", "trigger_type")) if column in ranges[0]]
+    return _Plan("runs_by_" + ("_".join(parts) or "all"), ranges)
+
+
+def _bounds(filt: RunFilter, after: str | None, params: dict[str, Any]) -> str:
+    """Conditions on list_sk for since/until and the cursor."""
+    conditions = ""
+    if filt.since is not None:
+        params["lower"] = iso(filt.since)
+        conditions += " AND list_sk >= :lower"
+    if filt.until is not None:
+        params["upper"] = iso(filt.until) + "$"  # past every "<until>#<id>"
+        conditions += " AND list_sk < :upper"
+    if after is not None:
+        params["after"] = after
+        conditions += " AND list_sk < :after"
+    return conditions
+
+
+class SqliteRunRepository:
+    """RunRepository on one SQLite database (see module docstring)."""
+
+    def __init__(self, db: SqliteDatabase, *, retention_days: int = 30, clock=time.time) -> None:
+        self.db = db
+        self._clock = clock
+        self._retention_s = retention_days * 86400
+        self._definitions = SqliteDefinitions(db)
+
+    # -- reading rows ------------------------------------------------------------------
+
+    def _runs(self, conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Run]:
+        definitions = self._definitions.resolve(conn, {row["definition_ref"] for row in rows})
+        return [_row_to_run(row, definitions.get(row["definition_ref"], {})) for row in rows]
+
+    def _live_row(self, conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None or (row["expires_at"] is not None and row["expires_at"] <= self._clock()):
+            raise RunNotFound(run_id)
+        return row
+
+    def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
+        stored = replace(run, version=1)
+        with self.db.write() as tx:
+            existing = tx.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()
+            if existing is not None:
+                raise AlreadyExists(f"run {run.id} exists", status=existing["status"])
+            ref = self._definitions.store(tx, run.definition)
+            tx.execute(
+                "INSERT INTO runs (id, list_sk, automation_name, status, trigger_type, replay_of,"
+                " created_at, expires_at, version, definition_ref, trigger_data, state, events)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.id, run.sort_key, run.automation_name, run.status.value, run.trigger_type,
+                 run.replay_of, iso(run.created_at), run.expires_at, stored.version, ref,
+                 _dump(run.trigger_data), _run_state(run),
+                 _dump([event.to_json() for event in run.events])))
+            tx.executemany(
+                "INSERT INTO steps (run_id, idx, body, expires_at) VALUES (?, ?, ?, ?)",
+                [(run.id, step.index, _step_body(step), run.expires_at) for step in steps])
+        self._definitions.remember(ref, run.definition)
+
+    def get_run(self, run_id: str) -> Run:
+        with self.db.snapshot() as conn:
+            return self._runs(conn, [self._live_row(conn, run_id)])[0]
+
+    def get_detail(self, run_id: str) -> tuple[Run, list[Step]]:
+        with self.db.snapshot() as conn:
+            run = self._runs(conn, [self._live_row(conn, run_id)])[0]
+            rows = conn.execute("SELECT idx, body FROM steps WHERE run_id = ? ORDER BY idx",
+                                (run_id,)).fetchall()
+        return run, [_row_to_step(row) for row in rows]
+
+    def update_run(
+        self, run: Run, *, expected_status: RunStatus, event: Event | None = None
+    ) -> Run:
+        """Write the mutable fields if the stored, live run is still in `expected_status`."""
+        legal = run.status == expected_status or can_transition(expected_status, run.status)
+        with self.db.write() as tx:
+            current = self._live_row(tx, run.id)
+            if not legal or current["status"] != expected_status.value:
+                raise InvalidTransition(run.id, current["status"], run.status.value)
+            tx.execute(
+                "UPDATE runs SET status = :status, state = :state, expires_at = :expires_at,"
+                " version = version + 1, events = CASE WHEN :event IS NULL THEN events"
+                " ELSE json_insert(events, '$[#]', json(:event)) END WHERE id = :id",
+                {"status": run.status.value, "state": _run_state(run),
+                 "expires_at": run.expires_at, "id": run.id,
+                 "event": _dump(event.to_json()) if event is not None else None})
+            row = tx.execute("SELECT * FROM runs WHERE id = ?", (run.id,)).fetchone()
+            return self._runs(tx, [row])[0]
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _stored_step(self, tx: sqlite3.Connection, run_id: str, index: int):
+        return tx.execute("SELECT idx, body, lease_until, expires_at FROM steps"
+                          " WHERE run_id = ? AND idx = ?", (run_id, index)).fetchone()
+
+    def _step_expiry(self) -> int:
+        return int(self._clock()) + self._retention_s
+
+    def claim_step(
+        self, run_id: str, step: Step, *, token: str, now: datetime, lease_until: datetime
+    ) -> Step:
+        """Claim when absent, pending, or running with no live lease and no future retry."""
+        at = iso(now)
+        with self.db.write() as tx:
+            row = self._stored_step(tx, run_id, step.index)
+            stored = _row_to_step(row) if row is not None else None
+            if stored is not None:
+                free = row["lease_until"] is None or row["lease_until"] <= at
+                due = stored.next_attempt_at is None or iso(stored.next_attempt_at) <= at
+                if not (stored.status == StepStatus.PENDING
+                        or (stored.status == StepStatus.RUNNING and free and due)):
+                    raise StepConflict(run_id, step.index, stored.status.value)
+            claimed = replace(
+                step,
+                status=StepStatus.RUNNING,
+                claim_token=token,
+                attempt=(stored.attempt if stored else 0) + 1,
+                attempts=stored.attempts if stored else step.attempts,
+                started_at=(stored.started_at if stored and stored.started_at
+                            else step.started_at),
+                next_attempt_at=None,
+            )
+            expiry = row["expires_at"] if row is not None and row["expires_at"] is not None \
+                else self._step_expiry()
+            tx.execute(
+                "INSERT INTO steps (run_id, idx, body, lease_until, expires_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, idx) DO UPDATE SET"
+                " body = excluded.body, lease_until = excluded.lease_until,"
+                " expires_at = excluded.expires_at",
+                (run_id, step.index, _step_body(claimed), iso(lease_until), expiry))
+        return claimed
+
+    def write_step(
+        self,
+        run_id: str,
+        step: Step,
+        *,
+        expect: Collection[StepStatus | None],
+        token: str | None = None,
+    ) -> Step:
+        """Replace the step if its stored status is in `expect` (and the token matches)."""
+        with self.db.write() as tx:
+            row = self._stored_step(tx, run_id, step.index)
+            stored = _row_to_step(row) if row is not None else None
+            status = stored.status if stored else None
+            if status not in set(expect) or (
+                token is not None and (stored is None or stored.claim_token != token)
+            ):
+                raise StepConflict(run_id, step.index, status.value if status else None)
+            tx.execute(
+                "INSERT INTO steps (run_id, idx, body, lease_until, expires_at)"
+                " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (run_id, idx) DO UPDATE SET"
+                " body = excluded.body, lease_until = NULL, expires_at = excluded.expires_at",
+                (run_id, step.index, _step_body(step), self._step_expiry()))
+        return step
+
+    # -- lists and counts --------------------------------------------------------------
+
+    def _range_keys(self, conn, plan: _Plan, equalities: dict[str, str], bounds: str,
+                    params: dict[str, Any], limit: int, descending: bool = True):
+        where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
+        order = "DESC" if descending else "ASC"
+        sql = (f"SELECT id, list_sk FROM runs INDEXED BY {plan.index}"
+               f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}"
+               f" ORDER BY list_sk {order} LIMIT :limit")
+        return conn.execute(sql, {**params, "limit": limit}).fetchall()
+
+    def list_runs(
+        self, filt: RunFilter, *, limit: int, after: str | None = None, offset: int = 0
+    ) -> RunSlice:
+        params: dict[str, Any] = {"now": self._clock()}
+        plan = _plan(filt, params)
+        bounds = _bounds(filt, after, params)
+        wanted = offset + limit + 1
+        with self.db.snapshot() as conn:
+            streams = [self._range_keys(conn, plan, equalities, bounds, params, wanted)
+                       for equalities in plan.ranges]
+            merged = heapq.merge(*streams, key=lambda row: row["list_sk"], reverse=True)
+            taken = [row["id"] for row in itertools.islice(merged, wanted)]
+            runs = self._fetch(conn, taken[offset:offset + limit])
+        return RunSlice(runs=runs, has_more=len(taken) > offset + limit)
+
+    def _fetch(self, conn: sqlite3.Connection, run_ids: list[str]) -> list[Run]:
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        rows = conn.execute(f"SELECT * FROM runs WHERE id IN ({marks})", run_ids).fetchall()
+        found = {run.id: run for run in self._runs(conn, rows)}
+        return [found[run_id] for run_id in run_ids if run_id in found]
+
+    def count_runs(self, filt: RunFilter) -> int:
+        """Exact count. Without since/until/replay_of: a SUM over the run_counts rows of the
+        automation/trigger type/statuses asked for (at most a few hundred rows, whatever the
+        number of runs); runs past their expiry count until the sweeper deletes them, as on
+        DynamoDB. Otherwise a COUNT over the list's index range(s), live runs only."""
+        statuses = _statuses(filt)
+        if filt.since is None and filt.until is None and filt.replay_of is None:
+            conditions, params = [], []
+            if filt.automation_name is not None:
+                conditions.append("automation_name = ?")
+                params.append(filt.automation_name)
+            if filt.trigger_type is not None:
+                conditions.append("trigger_type = ?")
+                params.append(filt.trigger_type)
+            if statuses:
+                conditions.append(f"status IN ({','.join('?' * len(statuses))})")
+                params += statuses
+            where = " AND ".join(conditions) or "1"
+            row = self.db.read(f"SELECT COALESCE(SUM(n), 0) AS total FROM run_counts"
+                               f" WHERE {where}", params)[0]
+            return int(row["total"])
+        params_: dict[str, Any] = {"now": self._clock()}
+        plan = _plan(filt, params_)
+        bounds = _bounds(filt, None, params_)
+        total = 0
+        with self.db.snapshot() as conn:
+            for equalities in plan.ranges:
+                where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
+                total += conn.execute(
+                    f"SELECT COUNT(*) FROM runs INDEXED BY {plan.index}"
+                    f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}", params_).fetchone()[0]
+        return total
+
+    def runs_in_status(self, status: RunStatus, *, automation_name: str | None = None,
+                       limit: int = 100, oldest_first: bool = True) -> list[Run]:
+        params: dict[str, Any] = {"now": self._clock()}
+        plan = _plan(RunFilter(automation_name=automation_name, statuses=(status,)), params)
+        with self.db.snapshot() as conn:
+            rows = self._range_keys(conn, plan, plan.ranges[0], "", params, limit,
+                                    descending=not oldest_first)
+            return self._fetch(conn, [row["id"] for row in rows])
+
+    # -- retention ---------------------------------------------------------------------
+
+    def expired_runs(self, now: datetime, limit: int) -> list[str]:
+        """Ids of up to `limit` runs expired at `now`, oldest first (the expiry index)."""
+        rows = self.db.read("SELECT id FROM runs INDEXED BY runs_by_expiry"
+                            " WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                            " ORDER BY list_sk LIMIT ?", (int(now.timestamp()), limit))
+        return [row["id"] for row in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete the run and its steps in one transaction (the counts follow by trigger)."""
+        with self.db.write() as tx:
+            tx.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
+            tx.execute("DELETE FROM runs WHERE id = ?", (run_id,))
