@@ -1,6 +1,5 @@
 """Chalice application: the Chalice object, blueprint and middleware registration only."""
-from chalice import Chalice
-
+from chalicelib.api.application import ThreadSafeChalice
 from chalicelib.api.routes import api
 from chalicelib.bootstrap import check_definitions
 from chalicelib.handlers.entrypoints import handlers
@@ -9,7 +8,7 @@ from chalicelib.observability import observe
 # Cold start refuses invalid automation definitions (one message per problem), SPEC 2.
 check_definitions()
 
-app = Chalice(app_name="automation-runs", configure_logs=False)
+app = ThreadSafeChalice(app_name="automation-runs", configure_logs=False)
 # Every handler (routes, SQS, schedule, stream) runs inside it: Lambda context in the logs.
 app.register_middleware(observe, "all")
 app.register_blueprint(api)

@@ -115,6 +115,26 @@ def test_with_limit_one_the_second_of_two_simultaneous_triggers_waits_for_the_fi
     assert deps.slots.holders("one-at-a-time") == set()
 
 
+def test_simultaneous_requests_each_see_their_own_body(api, deps):
+    """The local server and the test client handle requests on several threads of one
+    process; each handler must read its own request, never another thread's."""
+    barrier = threading.Barrier(8)
+    created: dict[int, str] = {}
+
+    def fire(n: int) -> None:
+        barrier.wait()
+        created[n] = api.trigger("two-at-a-time", {"n": n})
+
+    threads = [threading.Thread(target=fire, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(created.values())) == 8
+    assert {n: deps.repo.get_run(run_id).trigger_data for n, run_id in created.items()} == {
+        n: {"n": n} for n in range(8)}
+
+
 def test_ten_runs_with_limit_two_never_run_more_than_two_and_are_admitted_in_creation_order(
         api, deps, http_sink, admissions):
     http_sink.respond("/two/0", delay_s=0.05)  # a slow first run, so the others overtake it
