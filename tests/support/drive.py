@@ -74,7 +74,7 @@ def drain_queue(deps) -> list[dict[str, Any]]:
 
 def deliver_concurrently(deps, done: Callable[[], bool], *, workers: int = 3,
                          observe: Callable[[], None] = lambda: None,
-                         timeout_s: float = 20) -> None:
+                         timeout_s: float = 120) -> None:
     """Several worker threads receive and deliver one step message at a time, calling
     `observe()` after each delivery; the caller observes between polls too, until `done()`."""
     stop = threading.Event()
