@@ -66,8 +66,9 @@ def serialised_moto(monkeypatch):
 
 def _memory_backend() -> Backend:
     clock = FakeClock()
-    return Backend("memory", MemoryRunRepository(clock=clock), MemoryMarkers(clock=clock),
-                   MemoryTokenStore(), clock, settle=lambda: None, sweep=lambda run: None)
+    repo = MemoryRunRepository(clock=clock)
+    return Backend("memory", repo, MemoryMarkers(clock=clock), MemoryTokenStore(), clock,
+                   settle=lambda: None, sweep=lambda run: repo.delete_run(run.id))
 
 
 def _dynamo_backend(settings) -> Backend:

@@ -232,6 +232,21 @@ class TestRunCountUpdates:
             assert backend.repo.count_runs(filt) == 1, filt
             assert ids(backend.repo.list_runs(filt, limit=10).runs) == [keep.id], filt
 
+    def test_an_expired_run_leaves_lists_at_once_and_the_total_when_deleted(self, backend):
+        keep = make_run(automation_name="alpha")
+        gone = make_run(automation_name="alpha", expires_at=int(backend.clock()) + 10)
+        backend.repo.create_run(keep)
+        backend.repo.create_run(gone)
+        backend.settle()
+        backend.clock.advance(11)
+
+        assert ids(backend.repo.list_runs(RunFilter(automation_name="alpha"), limit=10).runs) == [
+            keep.id]
+        assert backend.repo.count_runs(RunFilter(automation_name="alpha")) == 2
+        backend.repo.delete_run(gone.id)
+        backend.settle()
+        assert backend.repo.count_runs(RunFilter(automation_name="alpha")) == 1
+
     def test_runs_deleted_by_dynamodbs_ttl_are_no_longer_counted(self, backend):
         keep = make_run(automation_name="alpha")
         gone = make_run(automation_name="alpha", expires_at=int(backend.clock()) + 10)

@@ -135,6 +135,22 @@ class TestRunTransitions:
         assert updated.definition == run.definition
         assert updated.trigger_data == run.trigger_data
 
+    def test_update_keeps_what_identifies_and_indexes_the_run(self, backend):
+        run = make_run(replay_of="original")
+        backend.repo.create_run(run)
+
+        updated = backend.repo.update_run(
+            run.evolve(status=RunStatus.RUNNING, automation_name="other", trigger_type="cron",
+                       created_at=BASE_TIME + timedelta(days=9), replay_of=None),
+            expected_status=RunStatus.PENDING)
+
+        kept = (run.automation_name, run.trigger_type, run.created_at, run.replay_of)
+        assert (updated.automation_name, updated.trigger_type, updated.created_at,
+                updated.replay_of) == kept
+        stored = backend.repo.get_run(run.id)
+        assert (stored.automation_name, stored.trigger_type, stored.created_at,
+                stored.replay_of) == kept
+
     def test_illegal_transition_is_rejected_with_current_status(self, backend):
         run = make_run()
         backend.repo.create_run(run)

@@ -84,6 +84,16 @@ class TestStepClaims:
         assert (retried.attempt, retried.claim_token, retried.next_attempt_at) == (2, "t3", None)
         assert retried.attempts == attempt_log
 
+    def test_claims_and_results_are_conditional_on_the_step_alone(self, backend):
+        # As on DynamoDB (one item per write): the run is not re-read; the executor reads
+        # the run's detail before it claims, and a run deleted meanwhile is never listed.
+        claimed = backend.repo.claim_step("no-run-item", make_step(0), token="t1", now=BASE_TIME,
+                                          lease_until=BASE_TIME + LEASE)
+        done = backend.repo.write_step("no-run-item", claimed.evolve(status=StepStatus.COMPLETED),
+                                       expect=[StepStatus.RUNNING], token="t1")
+
+        assert (claimed.attempt, done.status) == (1, StepStatus.COMPLETED)
+
     def test_claim_records_the_given_step_fields(self, backend, run):
         step = make_step(3, name="fetchUser", type="http", operator="get")
 
