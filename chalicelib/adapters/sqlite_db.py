@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +45,9 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        # Every connection opened, with its thread: those of finished threads are closed
+        # when the next one opens (a server may start a thread per request).
+        self._connections: list[tuple[weakref.ref, sqlite3.Connection]] = []
         self.migrate()
 
     def connection(self) -> sqlite3.Connection:
@@ -59,7 +62,14 @@ class SqliteDatabase:
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                alive = []
+                for thread, other in self._connections:
+                    owner = thread()
+                    if owner is None or not owner.is_alive():
+                        other.close()
+                    else:
+                        alive.append((thread, other))
+                self._connections = alive + [(weakref.ref(threading.current_thread()), conn)]
         return conn
 
     def read(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
@@ -124,7 +134,7 @@ class SqliteDatabase:
         """Close every connection this object opened (each thread's)."""
         with self._lock:
             connections, self._connections = self._connections, []
-        for conn in connections:
+        for _, conn in connections:
             conn.close()
         self._local = threading.local()
 

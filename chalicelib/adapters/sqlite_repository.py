@@ -222,6 +222,23 @@ def _bounds(filt: RunFilter, after: str | None, params: dict[str, Any]) -> str:
     return conditions
 
 
+def range_sql(plan: _Plan, equalities: dict[str, str], bounds: str,
+              descending: bool = True) -> str:
+    """The query reading one index range of a list, newest first (`:limit` rows)."""
+    where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
+    return (f"SELECT id, list_sk FROM runs INDEXED BY {plan.index}"
+            f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}"
+            f" ORDER BY list_sk {'DESC' if descending else 'ASC'} LIMIT :limit")
+
+
+def list_queries(filt: RunFilter, after: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The (SQL, parameters) a list of `filt` runs: one per status range (EXPLAIN in tests)."""
+    params: dict[str, Any] = {"now": 0, "limit": 21}
+    plan = _plan(filt, params)
+    bounds = _bounds(filt, after, params)
+    return [(range_sql(plan, equalities, bounds), params) for equalities in plan.ranges]
+
+
 class SqliteRunRepository:
     """RunRepository on one SQLite database (see module docstring)."""
 
@@ -364,11 +381,7 @@ class SqliteRunRepository:
 
     def _range_keys(self, conn, plan: _Plan, equalities: dict[str, str], bounds: str,
                     params: dict[str, Any], limit: int, descending: bool = True):
-        where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
-        order = "DESC" if descending else "ASC"
-        sql = (f"SELECT id, list_sk FROM runs INDEXED BY {plan.index}"
-               f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}"
-               f" ORDER BY list_sk {order} LIMIT :limit")
+        sql = range_sql(plan, equalities, bounds, descending)
         return conn.execute(sql, {**params, "limit": limit}).fetchall()
 
     def list_runs(

@@ -86,3 +86,39 @@ def test_each_thread_has_its_own_connection(tmp_path):
     thread.join()
 
     assert seen[0] is not db.connection()
+
+
+def test_every_list_filter_reads_an_index_range_in_list_order(tmp_path):
+    """No list sorts or scans the table: each range is an index search already in
+    `createdAt desc, id desc` order (EXPLAIN QUERY PLAN), whatever the filters."""
+    from datetime import datetime, timezone
+
+    from chalicelib.adapters.sqlite_repository import list_queries
+    from chalicelib.domain.model import RunFilter
+    from chalicelib.domain.statuses import RunStatus
+
+    db = SqliteDatabase(tmp_path / "runs.db")
+    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    filters = [RunFilter(automation_name=automation, statuses=statuses, trigger_type=trigger,
+                         replay_of=replay, since=since, until=since)
+               for automation in (None, "a") for trigger in (None, "cron")
+               for statuses in ((), (RunStatus.FAILED,), (RunStatus.PENDING, RunStatus.RUNNING))
+               for replay in (None, "r1") for since in (None, day)]
+    for filt in filters:
+        for sql, params in list_queries(filt, after="2026-03-02T00:00:00.000Z#x"):
+            plan = [row[3] for row in db.read("EXPLAIN QUERY PLAN " + sql, params)]
+            assert not any("TEMP B-TREE" in step for step in plan), (filt, plan)
+            unfiltered = filt == RunFilter(since=filt.since, until=filt.until)
+            assert all(("SEARCH" in step or unfiltered) and "USING INDEX" in step
+                       for step in plan), (filt, plan)
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path):
+    db = SqliteDatabase(tmp_path / "runs.db")
+    for _ in range(5):
+        thread = threading.Thread(target=lambda: db.read("SELECT 1"))
+        thread.start()
+        thread.join()
+
+    # This thread's and the last finished thread's (closed when the next one opens).
+    assert len(db._connections) == 2
