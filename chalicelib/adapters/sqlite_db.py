@@ -260,5 +260,70 @@ STORE_SCHEMA = [
         PRIMARY KEY (automation, run_id)
     ) WITHOUT ROWID;
     """,
+    # 2: totals by createdAt time buckets (day, hour, minute), so a since/until total is a SUM
+    # over whole buckets plus an index COUNT of the partial minutes at its two ends.
+    """
+    CREATE TABLE run_time_counts (
+        level TEXT NOT NULL,              -- 'd', 'h' or 'm'
+        bucket TEXT NOT NULL,             -- createdAt's first 10, 13 or 16 characters
+        automation_name TEXT NOT NULL,
+        trigger_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (level, bucket, automation_name, trigger_type, status)
+    ) WITHOUT ROWID;
+    INSERT INTO run_time_counts
+        SELECT 'd', substr(created_at, 1, 10), automation_name, trigger_type, status,
+            COUNT(*) FROM runs GROUP BY 2, 3, 4, 5;
+    INSERT INTO run_time_counts
+        SELECT 'h', substr(created_at, 1, 13), automation_name, trigger_type, status,
+            COUNT(*) FROM runs GROUP BY 2, 3, 4, 5;
+    INSERT INTO run_time_counts
+        SELECT 'm', substr(created_at, 1, 16), automation_name, trigger_type, status,
+            COUNT(*) FROM runs GROUP BY 2, 3, 4, 5;
+    CREATE TRIGGER runs_time_counted_on_insert AFTER INSERT ON runs BEGIN
+        INSERT INTO run_time_counts VALUES ('d', substr(NEW.created_at, 1, 10),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('h', substr(NEW.created_at, 1, 13),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('m', substr(NEW.created_at, 1, 16),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER runs_time_counted_on_status AFTER UPDATE OF status ON runs
+    WHEN OLD.status IS NOT NEW.status BEGIN
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'd'
+            AND bucket = substr(OLD.created_at, 1, 10) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'h'
+            AND bucket = substr(OLD.created_at, 1, 13) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'm'
+            AND bucket = substr(OLD.created_at, 1, 16) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        INSERT INTO run_time_counts VALUES ('d', substr(NEW.created_at, 1, 10),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('h', substr(NEW.created_at, 1, 13),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('m', substr(NEW.created_at, 1, 16),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER runs_time_counted_on_delete AFTER DELETE ON runs BEGIN
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'd'
+            AND bucket = substr(OLD.created_at, 1, 10) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'h'
+            AND bucket = substr(OLD.created_at, 1, 13) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'm'
+            AND bucket = substr(OLD.created_at, 1, 16) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+    END;
+    """,
 ]
 register_schema("store", STORE_SCHEMA)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.clock import iso, parse_iso
@@ -239,6 +239,56 @@ def list_queries(filt: RunFilter, after: str | None = None) -> list[tuple[str, d
     return [(range_sql(plan, equalities, bounds), params) for equalities in plan.ranges]
 
 
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+BUCKET_WIDTH = {"d": 10, "h": 13, "m": 16}  # characters of createdAt naming a bucket
+
+
+def _ms(value: datetime) -> datetime:
+    """`value` as stored: UTC, whole milliseconds (what `iso` keeps)."""
+    return parse_iso(iso(value))
+
+
+def _after_ms(value: datetime | None) -> datetime | None:
+    """The exclusive end of an inclusive `until` (None: unbounded)."""
+    return None if value is None else _ms(value) + timedelta(milliseconds=1)
+
+
+def _floor(value: datetime, unit: timedelta) -> datetime:
+    if unit == DAY:
+        return value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == HOUR:
+        return value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(second=0, microsecond=0)
+
+
+def _ceil(value: datetime, unit: timedelta) -> datetime:
+    floor = _floor(value, unit)
+    return floor if floor == value else floor + unit
+
+
+def _buckets(first: datetime | None, last: datetime | None):
+    """(level, start, stop) pieces covering [first, last) with the fewest buckets: minutes up
+    to the first hour, hours up to the first day, days, then hours and minutes up to `last`.
+    Both ends are whole minutes; None is unbounded."""
+    pieces = []
+    if first is not None:
+        hour = _ceil(first, HOUR)
+        if last is not None and hour >= last:
+            return [("m", first, last)]
+        pieces.append(("m", first, hour))
+        day = _ceil(hour, DAY)
+        if last is not None and day >= last:
+            last_hour = _floor(last, HOUR)
+            return pieces + [("h", hour, last_hour), ("m", last_hour, last)]
+        pieces.append(("h", hour, day))
+        first = day
+    if last is not None:
+        last_hour, last_day = _floor(last, HOUR), _floor(last, DAY)
+        pieces += [("m", last_hour, last), ("h", last_day, last_hour)]
+        last = last_day
+    return pieces + [("d", first, last)]
+
+
 class SqliteRunRepository:
     """RunRepository on one SQLite database (see module docstring)."""
 
@@ -408,36 +458,78 @@ class SqliteRunRepository:
         return [found[run_id] for run_id in run_ids if run_id in found]
 
     def count_runs(self, filt: RunFilter) -> int:
-        """Exact count. Without since/until/replay_of: a SUM over the run_counts rows of the
-        automation/trigger type/statuses asked for (at most a few hundred rows, whatever the
-        number of runs); runs past their expiry count until the sweeper deletes them, as on
-        DynamoDB. Otherwise a COUNT over the list's index range(s), live runs only."""
-        statuses = _statuses(filt)
-        if filt.since is None and filt.until is None and filt.replay_of is None:
-            conditions, params = [], []
-            if filt.automation_name is not None:
-                conditions.append("automation_name = ?")
-                params.append(filt.automation_name)
-            if filt.trigger_type is not None:
-                conditions.append("trigger_type = ?")
-                params.append(filt.trigger_type)
-            if statuses:
-                conditions.append(f"status IN ({','.join('?' * len(statuses))})")
-                params += statuses
-            where = " AND ".join(conditions) or "1"
+        """Exact count, whatever the number of runs:
+        - without since/until/replay_of: a SUM over the `run_counts` rows of the automation,
+          trigger type and statuses asked for;
+        - with since/until: a SUM over the `run_time_counts` day, hour and minute buckets the
+          window covers whole, plus an index COUNT of the runs in its partial first and last
+          minute (live runs only);
+        - with replay_of: an index COUNT over the replays of that run.
+        Runs past their expiry count in the buckets until the sweeper deletes them (each
+        minute), as in DynamoDB's counters, while lists hide them at once."""
+        if filt.replay_of is not None:
+            return self._count_index(filt, filt.since, _after_ms(filt.until))
+        if filt.since is None and filt.until is None:
+            conditions, params = self._bucket_filters(filt)
             row = self.db.read(f"SELECT COALESCE(SUM(n), 0) AS total FROM run_counts"
-                               f" WHERE {where}", params)[0]
+                               f" WHERE 1{conditions}", params)[0]
             return int(row["total"])
-        params_: dict[str, Any] = {"now": self._clock()}
-        plan = _plan(filt, params_)
-        bounds = _bounds(filt, None, params_)
+        low = _ms(filt.since) if filt.since is not None else None
+        high = _after_ms(filt.until)  # exclusive
+        if low is not None and high is not None and high <= low:
+            return 0
+        first = _ceil(low, MINUTE) if low is not None else None
+        last = high.replace(second=0, microsecond=0) if high is not None else None
+        if first is not None and last is not None and first >= last:
+            return self._count_index(filt, low, high)  # within two minutes: all by index
+        total = 0
+        if low is not None and low < first:
+            total += self._count_index(filt, low, first)
+        if high is not None and last < high:
+            total += self._count_index(filt, last, high)
+        conditions, params = self._bucket_filters(filt)
+        for level, start, stop in _buckets(first, last):
+            width = BUCKET_WIDTH[level]
+            where = " AND bucket >= ?" * (start is not None) + " AND bucket < ?" * (stop is not None)
+            bounds = [iso(value)[:width] for value in (start, stop) if value is not None]
+            total += self.db.read(
+                f"SELECT COALESCE(SUM(n), 0) FROM run_time_counts WHERE level = ?{where}"
+                f"{conditions}", [level, *bounds, *params])[0][0]
+        return total
+
+    @staticmethod
+    def _bucket_filters(filt: RunFilter) -> tuple[str, list[Any]]:
+        conditions, params = "", []
+        if filt.automation_name is not None:
+            conditions += " AND automation_name = ?"
+            params.append(filt.automation_name)
+        if filt.trigger_type is not None:
+            conditions += " AND trigger_type = ?"
+            params.append(filt.trigger_type)
+        statuses = _statuses(filt)
+        if statuses:
+            conditions += f" AND status IN ({','.join('?' * len(statuses))})"
+            params += statuses
+        return conditions, params
+
+    def _count_index(self, filt: RunFilter, low: datetime | None, high: datetime | None) -> int:
+        """COUNT of live runs matching `filt` created in [low, high), on the list's index."""
+        params: dict[str, Any] = {"now": self._clock()}
+        plan = _plan(filt, params)
+        bounds = ""
+        if low is not None:
+            params["lower"] = iso(low)
+            bounds += " AND list_sk >= :lower"
+        if high is not None:
+            params["upper"] = iso(high)  # "<high>#<id>" sorts after it: runs at `high` excluded
+            bounds += " AND list_sk < :upper"
         total = 0
         with self.db.snapshot() as conn:
             for equalities in plan.ranges:
                 where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
                 total += conn.execute(
                     f"SELECT COUNT(*) FROM runs INDEXED BY {plan.index}"
-                    f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}", params_).fetchone()[0]
+                    f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}", params).fetchone()[0]
         return total
 
     def runs_in_status(self, status: RunStatus, *, automation_name: str | None = None,
