@@ -72,6 +72,7 @@ destroy: $(STAMP) $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.write_cost
+	$(PY) -m bench.sqlite_store
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) build .pytest_cache $(PACKAGED_AUTOMATIONS)

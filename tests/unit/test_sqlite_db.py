@@ -122,3 +122,19 @@ def test_connections_of_finished_threads_are_closed(tmp_path):
 
     # This thread's and the last finished thread's (closed when the next one opens).
     assert len(db._connections) == 2
+
+
+def test_large_values_stay_inline(tmp_path):
+    """No item budget on SQLite: megabyte trigger data and outputs are stored and read whole."""
+    from chalicelib.adapters.sqlite_repository import SqliteRunRepository
+    from chalicelib.domain.statuses import StepStatus
+    from tests.support.factories import make_run, make_step
+
+    repo = SqliteRunRepository(SqliteDatabase(tmp_path / "runs.db"))
+    big = {"blob": "x" * 1_000_000, "list": list(range(10_000))}
+    run = make_run(trigger_data=big)
+    repo.create_run(run, [make_step(0, status=StepStatus.COMPLETED, output=big)])
+
+    stored, [step] = repo.get_detail(run.id)
+
+    assert stored.trigger_data == big and step.output == big
