@@ -325,5 +325,70 @@ STORE_SCHEMA = [
             AND trigger_type = OLD.trigger_type AND status = OLD.status;
     END;
     """,
+    # 3: second buckets too, so the partial ends a since/until total counts by index are at
+    # most a second of runs each (a minute could hold thousands).
+    """
+    INSERT INTO run_time_counts
+        SELECT 's', substr(created_at, 1, 19), automation_name, trigger_type, status,
+            COUNT(*) FROM runs GROUP BY 2, 3, 4, 5;
+    DROP TRIGGER runs_time_counted_on_insert;
+    DROP TRIGGER runs_time_counted_on_status;
+    DROP TRIGGER runs_time_counted_on_delete;
+    CREATE TRIGGER runs_time_counted_on_insert AFTER INSERT ON runs BEGIN
+        INSERT INTO run_time_counts VALUES ('d', substr(NEW.created_at, 1, 10),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('h', substr(NEW.created_at, 1, 13),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('m', substr(NEW.created_at, 1, 16),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('s', substr(NEW.created_at, 1, 19),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER runs_time_counted_on_status AFTER UPDATE OF status ON runs
+    WHEN OLD.status IS NOT NEW.status BEGIN
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'd'
+            AND bucket = substr(OLD.created_at, 1, 10) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'h'
+            AND bucket = substr(OLD.created_at, 1, 13) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'm'
+            AND bucket = substr(OLD.created_at, 1, 16) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 's'
+            AND bucket = substr(OLD.created_at, 1, 19) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        INSERT INTO run_time_counts VALUES ('d', substr(NEW.created_at, 1, 10),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('h', substr(NEW.created_at, 1, 13),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('m', substr(NEW.created_at, 1, 16),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO run_time_counts VALUES ('s', substr(NEW.created_at, 1, 19),
+            NEW.automation_name, NEW.trigger_type, NEW.status, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER runs_time_counted_on_delete AFTER DELETE ON runs BEGIN
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'd'
+            AND bucket = substr(OLD.created_at, 1, 10) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'h'
+            AND bucket = substr(OLD.created_at, 1, 13) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 'm'
+            AND bucket = substr(OLD.created_at, 1, 16) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+        UPDATE run_time_counts SET n = n - 1 WHERE level = 's'
+            AND bucket = substr(OLD.created_at, 1, 19) AND automation_name = OLD.automation_name
+            AND trigger_type = OLD.trigger_type AND status = OLD.status;
+    END;
+    """,
 ]
 register_schema("store", STORE_SCHEMA)

@@ -239,8 +239,11 @@ def list_queries(filt: RunFilter, after: str | None = None) -> list[tuple[str, d
     return [(range_sql(plan, equalities, bounds), params) for equalities in plan.ranges]
 
 
-MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
-BUCKET_WIDTH = {"d": 10, "h": 13, "m": 16}  # characters of createdAt naming a bucket
+SECOND, MINUTE, HOUR, DAY = (timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1),
+                             timedelta(days=1))
+# Bucket levels, finest first: (level, unit, characters of createdAt naming a bucket).
+LEVELS = (("s", SECOND, 19), ("m", MINUTE, 16), ("h", HOUR, 13), ("d", DAY, 10))
+BUCKET_WIDTH = {level: width for level, _, width in LEVELS}
 
 
 def _ms(value: datetime) -> datetime:
@@ -254,11 +257,14 @@ def _after_ms(value: datetime | None) -> datetime | None:
 
 
 def _floor(value: datetime, unit: timedelta) -> datetime:
-    if unit == DAY:
-        return value.replace(hour=0, minute=0, second=0, microsecond=0)
-    if unit == HOUR:
-        return value.replace(minute=0, second=0, microsecond=0)
-    return value.replace(second=0, microsecond=0)
+    value = value.replace(microsecond=0)
+    if unit >= MINUTE:
+        value = value.replace(second=0)
+    if unit >= HOUR:
+        value = value.replace(minute=0)
+    if unit >= DAY:
+        value = value.replace(hour=0)
+    return value
 
 
 def _ceil(value: datetime, unit: timedelta) -> datetime:
@@ -267,25 +273,21 @@ def _ceil(value: datetime, unit: timedelta) -> datetime:
 
 
 def _buckets(first: datetime | None, last: datetime | None):
-    """(level, start, stop) pieces covering [first, last) with the fewest buckets: minutes up
-    to the first hour, hours up to the first day, days, then hours and minutes up to `last`.
-    Both ends are whole minutes; None is unbounded."""
+    """(level, start, stop) pieces covering [first, last) with few buckets: seconds up to the
+    first whole minute, minutes up to the first hour, hours up to the first day, days, and the
+    same back down to `last`. Both ends are whole seconds; None is unbounded."""
     pieces = []
-    if first is not None:
-        hour = _ceil(first, HOUR)
-        if last is not None and hour >= last:
-            return [("m", first, last)]
-        pieces.append(("m", first, hour))
-        day = _ceil(hour, DAY)
-        if last is not None and day >= last:
-            last_hour = _floor(last, HOUR)
-            return pieces + [("h", hour, last_hour), ("m", last_hour, last)]
-        pieces.append(("h", hour, day))
-        first = day
-    if last is not None:
-        last_hour, last_day = _floor(last, HOUR), _floor(last, DAY)
-        pieces += [("m", last_hour, last), ("h", last_day, last_hour)]
-        last = last_day
+    for (level, _, _), (_, coarser, _) in zip(LEVELS, LEVELS[1:]):
+        up = _ceil(first, coarser) if first is not None else None
+        down = _floor(last, coarser) if last is not None else None
+        if up is not None and down is not None and up >= down:
+            return pieces + [(level, first, last)]  # no whole coarser bucket inside
+        if first is not None:
+            pieces.append((level, first, up))
+            first = up
+        if last is not None:
+            pieces.append((level, down, last))
+            last = down
     return pieces + [("d", first, last)]
 
 
@@ -461,9 +463,9 @@ class SqliteRunRepository:
         """Exact count, whatever the number of runs:
         - without since/until/replay_of: a SUM over the `run_counts` rows of the automation,
           trigger type and statuses asked for;
-        - with since/until: a SUM over the `run_time_counts` day, hour and minute buckets the
-          window covers whole, plus an index COUNT of the runs in its partial first and last
-          minute (live runs only);
+        - with since/until: a SUM over the `run_time_counts` day, hour, minute and second
+          buckets the window covers whole, plus an index COUNT of the runs in its partial
+          first and last second (live runs only);
         - with replay_of: an index COUNT over the replays of that run.
         Runs past their expiry count in the buckets until the sweeper deletes them (each
         minute), as in DynamoDB's counters, while lists hide them at once."""
@@ -478,10 +480,10 @@ class SqliteRunRepository:
         high = _after_ms(filt.until)  # exclusive
         if low is not None and high is not None and high <= low:
             return 0
-        first = _ceil(low, MINUTE) if low is not None else None
-        last = high.replace(second=0, microsecond=0) if high is not None else None
+        first = _ceil(low, SECOND) if low is not None else None
+        last = _floor(high, SECOND) if high is not None else None
         if first is not None and last is not None and first >= last:
-            return self._count_index(filt, low, high)  # within two minutes: all by index
+            return self._count_index(filt, low, high)  # within two seconds: all by index
         total = 0
         if low is not None and low < first:
             total += self._count_index(filt, low, first)

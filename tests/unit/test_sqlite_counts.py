@@ -1,4 +1,4 @@
-"""SQLite totals with since/until: whole day/hour/minute buckets plus the partial minutes at
+"""SQLite totals with since/until: whole day/hour/minute/second buckets plus the partial seconds at
 the window's ends, checked against a plain count over runs spread across several days."""
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def stored(tmp_path_factory):
     rng = random.Random(7)
     repo = SqliteRunRepository(SqliteDatabase(tmp_path_factory.mktemp("counts") / "runs.db"))
     runs = {}
-    for _ in range(400):
+    burst = [START + timedelta(milliseconds=rng.randrange(5000)) for _ in range(100)]
+    for created_at in [_random_instant(rng) for _ in range(400)] + burst:  # + 100 in 5 s
         run = make_run(automation_name=rng.choice("ab"), trigger_type=rng.choice(["manual", "cron"]),
-                       created_at=_random_instant(rng))
+                       created_at=created_at)
         repo.create_run(run)
         runs[run.id] = run.evolve(version=1)
     for run in rng.sample(list(runs.values()), 150):  # status changes move bucket counts
@@ -63,6 +64,9 @@ def test_windows_of_every_length_count_exactly(stored):
             until = None
         if rng.random() < 0.2 and since is not None:  # exactly on a bucket boundary
             since = since.replace(minute=0, second=0, microsecond=0)
+        if rng.random() < 0.25:  # inside the burst: partial seconds full of runs
+            since = START + timedelta(milliseconds=rng.randrange(6000))
+            until = since + timedelta(milliseconds=rng.randrange(4000))
         filt = RunFilter(since=since, until=until,
                          automation_name=rng.choice([None, "a"]),
                          trigger_type=rng.choice([None, "cron"]),
@@ -83,25 +87,30 @@ def test_a_run_at_the_exact_instant_of_since_or_until_counts(stored):
 
 
 def test_bucket_pieces_cover_the_window_once():
-    first = datetime(2026, 3, 1, 22, 58, tzinfo=timezone.utc)
-    last = datetime(2026, 3, 4, 1, 3, tzinfo=timezone.utc)
+    utc = timezone.utc
+    first = datetime(2026, 3, 1, 22, 58, 30, tzinfo=utc)
+    last = datetime(2026, 3, 4, 1, 3, 10, tzinfo=utc)
 
     pieces = _buckets(first, last)
 
     assert pieces == [
-        ("m", first, first.replace(hour=23, minute=0)),
-        ("h", first.replace(hour=23, minute=0), datetime(2026, 3, 2, tzinfo=timezone.utc)),
-        ("m", last.replace(minute=0), last),
-        ("h", datetime(2026, 3, 4, tzinfo=timezone.utc), last.replace(minute=0)),
-        ("d", datetime(2026, 3, 2, tzinfo=timezone.utc), datetime(2026, 3, 4, tzinfo=timezone.utc)),
+        ("s", first, datetime(2026, 3, 1, 22, 59, tzinfo=utc)),
+        ("s", datetime(2026, 3, 4, 1, 3, tzinfo=utc), last),
+        ("m", datetime(2026, 3, 1, 22, 59, tzinfo=utc), datetime(2026, 3, 1, 23, tzinfo=utc)),
+        ("m", datetime(2026, 3, 4, 1, tzinfo=utc), datetime(2026, 3, 4, 1, 3, tzinfo=utc)),
+        ("h", datetime(2026, 3, 1, 23, tzinfo=utc), datetime(2026, 3, 2, tzinfo=utc)),
+        ("h", datetime(2026, 3, 4, tzinfo=utc), datetime(2026, 3, 4, 1, tzinfo=utc)),
+        ("d", datetime(2026, 3, 2, tzinfo=utc), datetime(2026, 3, 4, tzinfo=utc)),
     ]
+    assert _buckets(first, first + timedelta(seconds=45)) == [
+        ("s", first, first + timedelta(seconds=45))]
 
 
 def test_a_file_with_runs_gets_its_time_buckets_when_migrated(tmp_path, monkeypatch):
     from chalicelib.adapters import sqlite_db
 
     path = tmp_path / "runs.db"
-    monkeypatch.setattr(sqlite_db, "_schemas", {"store": sqlite_db.STORE_SCHEMA[:1]})
+    monkeypatch.setattr(sqlite_db, "_schemas", {"store": sqlite_db.STORE_SCHEMA[:1]})  # 1st version
     old = SqliteRunRepository(SqliteDatabase(path))
     run = make_run(created_at=START)
     old.create_run(run)
