@@ -54,8 +54,9 @@ def operations() -> list[Operation]:
     return [_registry[key] for key in sorted(_registry)]
 
 
-def build_document(title: str = "Automation Runs", version: str = "1.0.0") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every registered operation."""
+def build_document(title: str = "Automation Runs", version: str = "1.0.0",
+                   servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every registered operation (with `servers` when given)."""
     ops = operations()
     models = {ErrorOut} | {m for op in ops for m in (op.query, op.body, op.response) if m}
     keys = [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)]
@@ -67,6 +68,7 @@ def build_document(title: str = "Automation Runs", version: str = "1.0.0") -> di
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
+        **({"servers": servers} if servers else {}),
         "paths": paths,
         "components": {
             "schemas": components,

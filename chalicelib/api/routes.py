@@ -4,7 +4,7 @@ To add routes, write a module using `common.endpoint` and import it below.
 """
 from __future__ import annotations
 
-from . import automations, runs  # noqa: F401 - importing registers the routes
+from . import automations, pages, runs  # noqa: F401 - importing registers the routes
 from .common import api, endpoint
 from .openapi import build_document
 
@@ -13,5 +13,5 @@ __all__ = ["api"]
 
 @endpoint("/api/openapi.json", summary="This OpenAPI 3.1 document", role=None)
 def openapi_json() -> dict:
-    """GET /api/openapi.json (public)."""
-    return build_document()
+    """GET /api/openapi.json (public); `servers` names the URL it was fetched from."""
+    return build_document(servers=[{"url": pages.public_url()}])

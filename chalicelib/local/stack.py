@@ -157,7 +157,8 @@ class LocalStack:
     def _bind_api(self, app: Any) -> None:
         from chalice.config import Config
         from chalice.deploy.validate import validate_routes
-        from chalice.local import create_local_server
+
+        from .gateway import local_server
 
         validate_routes(app.routes)  # as `chalice local`: fail on routes API Gateway rejects
         config_path = PROJECT_DIR / ".chalice" / "config.json"
@@ -167,7 +168,7 @@ class LocalStack:
                                               "project_dir": str(PROJECT_DIR)})
         self._chalice_config = config
         try:
-            self._api = create_local_server(app, config, LOOPBACK, self.port)
+            self._api = local_server(app, config, LOOPBACK, self.port)
         except OSError as exc:
             raise PortInUse(self.port, "RUNS_PORT") from exc
 

@@ -199,6 +199,10 @@ def test_gateway_answers_use_the_error_envelope_from_the_first_deployment(resour
     body = responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"]
     assert '"code": "UNAUTHORIZED"' in body and '"success": false' in body
     assert responses["ACCESS_DENIED"]["StatusCode"] == "403"
+    # A path no route matches: API Gateway's 403 "Missing Authentication Token" becomes a 404.
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["StatusCode"] == "404"
+    assert '"code": "NOT_FOUND"' in missing["ResponseTemplates"]["application/json"]
 
 
 def test_the_api_stage_is_throttled_and_has_a_usage_plan_both_set_by_parameters(sam, resources):
