@@ -19,7 +19,7 @@ STAGE ?= dev
 STACK ?= automation-runs-$(STAGE)
 PARAMETERS ?=
 
-.PHONY: run test package lint-template sam deploy destroy bench clean
+.PHONY: run test package lint-template sam deploy destroy bench clean chromium docs
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,18 @@ sam: $(SAM_STAMP)
 run: $(STAMP)
 	$(PY) -m chalicelib.local
 
-test: $(STAMP) $(SAM_STAMP)
+# The dashboard tests drive Debian's chromium through Playwright (which cannot download a
+# browser of its own here); installed with apt (as root) when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: $(STAMP) $(SAM_STAMP) chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# docs/reference.md from the pydantic models (a test fails when it is stale).
+docs: $(STAMP)
+	$(PY) -m chalicelib.reference
 
 # Chalice writes YAML when the merge template is YAML; sam.json is the artifact we deploy and lint.
 package: $(STAMP)

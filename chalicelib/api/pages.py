@@ -1,4 +1,4 @@
-"""Public pages served by the API itself: the API docs at `/api/docs`.
+"""Public pages served by the API itself: the dashboard at `/` and the API docs at `/api/docs`.
 
 The files ship in the package (`chalicelib/web/`); Swagger UI's assets come from the
 `swagger-ui-py` package, so nothing is fetched from the network at build or run time.
@@ -16,7 +16,7 @@ from .common import api
 from .errors import error_response
 
 # HTML, scripts and styles: kept out of the OpenAPI document, which describes the JSON API.
-PATHS = ("/api/docs", "/api/docs/{name}")
+PATHS = ("/", "/ui/{name}", "/api/docs", "/api/docs/{name}")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 # Only what the docs page loads: the package also ships editors and source maps.
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
@@ -55,6 +55,22 @@ def _file(path: Path, **replacements: str) -> Response:
 
 def _not_found(name: str) -> Response:
     return error_response(NotFound(f"no file {name}"))
+
+
+@api.route("/", methods=["GET"])
+def dashboard() -> Response:
+    """GET / : the runs dashboard (a single page; data comes from the API with the token)."""
+    return _file(WEB_DIR / "index.html", base=base_path() + "/")
+
+
+@api.route("/ui/{name}", methods=["GET"])
+def dashboard_file(name: str) -> Response:
+    """GET /ui/{name}: one of the dashboard's scripts or styles."""
+    path = WEB_DIR / name
+    if "/" in name or name.startswith(".") or path.suffix not in (".js", ".css", ".svg") \
+            or not path.is_file():
+        return _not_found(name)
+    return _file(path)
 
 
 @api.route("/api/docs", methods=["GET"])

@@ -10,7 +10,11 @@
     tryItOutEnabled: false,
     onComplete() {
       const token = sessionStorage.getItem("runs.token");
-      if (token) ui.preauthorizeApiKey("bearer", token);
+      if (token) {
+        ui.authActions.authorize({
+          bearer: { name: "bearer", schema: { type: "http", scheme: "bearer" }, value: token },
+        });
+      }
     },
   });
   window.ui = ui;

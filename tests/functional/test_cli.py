@@ -1,19 +1,22 @@
 """The `runs` CLI against the API served by Chalice's local HTTP server (as `chalice local` does),
-which also shows the bearer authorizer and role checks hold in that runtime."""
+which also shows the bearer authorizer and role checks hold in that runtime. Every command is
+run as a user would (argv), in people's form and with `--json`; errors are one line on stderr
+with an exit status scripts can use."""
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime, timezone
 
 import pytest
 from chalice.config import Config
-from chalice.local import LocalDevServer
 
 from app import app
-from chalicelib.cli import ApiClient, ApiError, main
+from chalicelib.cli import ApiClient, ApiError, Exit, main
 from chalicelib.domain.model import Run
 from chalicelib.domain.statuses import RunStatus
+from chalicelib.local.gateway import local_server
 from chalicelib.services.tokens import authenticate, create_token
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -26,7 +29,7 @@ def box(aws_container):
 
 @pytest.fixture
 def server_url(box):
-    server = LocalDevServer(app, Config.create(), "127.0.0.1", 0)
+    server = local_server(app, Config.create(), "127.0.0.1", 0)
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()
     host, port = server.server.server_address[:2]
@@ -49,16 +52,59 @@ def token(box, role: str) -> str:
     return create_token(box.tokens, role, T0)[1]
 
 
+@pytest.fixture
+def cli(box, server_url, capsys):
+    """`cli(*argv)` → (exit status, stdout, stderr) with --url and an operator token."""
+    base = ["--url", server_url, "--token", token(box, "operator")]
+
+    def call(*argv: str, auth: bool = True) -> tuple[int, str, str]:
+        code = main((base if auth else ["--url", server_url]) + list(argv))
+        captured = capsys.readouterr()
+        return code, _without_server_logs(captured.out), captured.err
+
+    return call
+
+
+@pytest.fixture
+def worker(box, monkeypatch):
+    """The CLI's polling sleeps deliver the queued step messages instead (no worker threads)."""
+    from chalicelib.cli import commands
+    from tests.support.sqs import deliver
+
+    def sleep(_seconds: float) -> None:
+        messages = box.step_queue.receive(max_messages=10, wait_seconds=0)
+        if messages:
+            deliver(box, messages)
+
+    monkeypatch.setattr(commands.time, "sleep", sleep)
+
+
+def _without_server_logs(out: str) -> str:
+    """The API runs in this process here: drop its JSON log and metric lines from stdout."""
+    return "".join(line for line in out.splitlines(keepends=True)
+                   if not line.startswith(('{"_aws"', '{"level"')))
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
 def test_token_create_prints_a_secret_that_authenticates(box, capsys):
     assert main(["token", "create", "--role", "operator", "--description", "ci"]) == 0
     out = capsys.readouterr().out
     secret = next(line for line in out.splitlines() if line.startswith("rt_"))
     assert authenticate(box.tokens, f"Bearer {secret}").role == "operator"
+    assert main(["token", "create", "--role", "viewer", "--json"]) == 0
+    issued = json.loads(capsys.readouterr().out)
+    assert authenticate(box.tokens, f"Bearer {issued['secret']}").role == "viewer"
 
 
 def test_token_create_rejects_an_unknown_role(box, capsys):
-    with pytest.raises(SystemExit):
-        main(["token", "create", "--role", "root"])
+    assert main(["token", "create", "--role", "root"]) == Exit.ERROR
+    assert "role" in one_line(capsys.readouterr().err)
 
 
 def test_local_server_enforces_tokens_and_roles(box, server_url, run):
@@ -76,46 +122,136 @@ def test_local_server_enforces_tokens_and_roles(box, server_url, run):
     assert answer["status"] == "cancelled"
 
 
-def test_list_show_and_cancel_print_readable_tables(box, server_url, run, settings, capsys):
+def test_list_show_and_cancel_print_readable_tables(cli, run, settings):
     from chalicelib.adapters.counters import StreamPoller
 
     StreamPoller(settings).drain()
-    base = ["--url", server_url, "--token", token(box, "operator")]
-    assert main(base + ["list", "--status", "running", "--page-size", "5"]) == 0
-    out = capsys.readouterr().out
+    code, out, _ = cli("list", "--status", "running", "--page-size", "5")
+    assert code == 0
     assert out.splitlines()[0].split()[:3] == ["ID", "AUTOMATION", "STATUS"]
-    assert f"{run.id}  welcome-email  running" in out
-    assert "page 1/1" in out
-    assert main(base + ["show", run.id]) == 0
-    out = capsys.readouterr().out
-    assert "Steps" in out and "data/set" in out and "pending" in out
-    assert main(base + ["cancel", run.id]) == 0
-    assert f"cancelled {run.id}" in capsys.readouterr().out
+    assert out.splitlines()[1].split()[:3] == [run.id, "welcome-email", "running"]
+    assert "page 1/1 · 1 runs" in out
+    code, out, _ = cli("show", run.id)
+    assert code == 0 and "Steps" in out and "data/set" in out and "pending" in out
+    code, out, _ = cli("cancel", run.id)
+    assert code == 0 and f"cancelled {run.id}" in out
 
 
-def test_cli_reports_api_errors_with_their_details(box, server_url, run, capsys):
-    base = ["--url", server_url, "--token", token(box, "operator")]
-    assert main(base + ["list", "--status", "bogus"]) == 1
-    err = capsys.readouterr().err
-    assert "400 VALIDATION_ERROR" in err and "allowed: pending" in err
-    main(base + ["cancel", run.id])
-    capsys.readouterr()
-    assert main(base + ["cancel", run.id]) == 1
-    assert "current status: cancelled" in capsys.readouterr().err
+def test_every_command_answers_json_that_parses(cli, run, settings):
+    from chalicelib.adapters.counters import StreamPoller
+
+    StreamPoller(settings).drain()
+    listing = json.loads(cli("list", "--json")[1])
+    assert [r["id"] for r in listing["runs"]] == [run.id]
+    assert listing["pagination"]["total"] == 1
+    assert json.loads(cli("show", run.id, "--json")[1])["steps"][0]["name"] == "a"
+    names = {a["name"] for a in json.loads(cli("automations", "--json")[1])["automations"]}
+    assert {"always-fails", "hello-manual"} <= names
+    assert json.loads(cli("cancel", run.id, "--json")[1])["status"] == "cancelled"
+    started = json.loads(cli("trigger", "hello-manual", "--data", '{"name": "Ada"}',
+                             "--json")[1])
+    assert started["status"] == "pending"
+    events = [json.loads(line) for line in cli("tail", "--polls", "1", "--json")[1].splitlines()]
+    assert {e["id"] for e in events} >= {started["id"]}
 
 
-def test_trigger_replay_and_tail_commands(box, server_url, capsys):
+def test_show_lists_attempts_and_errors_and_verbose_adds_outputs_and_stacks(cli, box, worker):
     from tests.support.sqs import run_terminal
 
-    common = ["--url", server_url, "--token", token(box, "operator")]
-    assert main(common + ["trigger", "always-fails", "--data", '{"n": 1}',
-                          "--idempotency-key", "cli-1"]) == 0
-    run_id = capsys.readouterr().out.split()[1]
+    code, out, _ = cli("trigger", "always-fails", "--data", '{"orderId": "o-17"}')
+    run_id = out.split()[1]
     assert run_terminal(box, run_id).status.value == "failed"
-    assert main(common + ["tail", "--polls", "1"]) == 0
-    assert f"{run_id}  always-fails" in capsys.readouterr().out
-    assert main(common + ["replay", run_id]) == 0
-    out = capsys.readouterr().out
-    assert f"of {run_id}: resumes at" in out
-    assert main(common + ["trigger", "always-fails", "--data", "{bad"]) == 1
-    assert "not valid JSON" in capsys.readouterr().err
+    code, out, _ = cli("show", run_id)
+    assert code == 0
+    assert "Attempts of boom" in out and "DemoFailure: failed on purpose" in out
+    assert "o-17" not in out and "Traceback" not in out
+    code, out, _ = cli("show", run_id, "--verbose")
+    assert "Trigger data" in out and '"orderId": "o-17"' in out
+    assert "stack of attempt 1" in out and "Traceback" in out
+
+
+def test_trigger_then_replay_from_a_step_waits_for_the_new_run(cli, box, worker):
+    from tests.support.sqs import run_terminal
+
+    code, out, _ = cli("trigger", "order-pipeline", "--idempotency-key", "cli-1", "--data",
+                       json.dumps({"orderId": "o-1", "items": [{"price": 12}]}))
+    run_id = out.split()[1]
+    assert run_terminal(box, run_id).status.value == "completed"
+    code, out, _ = cli("replay", run_id, "--from-step", "total", "--wait", "--interval", "0")
+    assert code == Exit.OK, out
+    assert f"of {run_id}: resumes at total, reuses order" in out
+    assert "step 1 total" in out and "run" in out.splitlines()[-1]
+    assert out.splitlines()[-1].split()[-1] == "completed"
+    code, out, _ = cli("replay", run_id, "--from-step", "receipt", "--wait", "--json",
+                       "--interval", "0")
+    final = json.loads(out)
+    assert code == 0 and final["replayOf"] == run_id and final["status"] == "completed"
+
+
+def test_replay_wait_exits_non_zero_when_the_new_run_fails(cli, box, worker):
+    from tests.support.sqs import run_terminal
+
+    run_id = cli("trigger", "always-fails")[1].split()[1]
+    run_terminal(box, run_id)
+    code, out, _ = cli("replay", run_id, "--wait", "--interval", "0")
+    assert code == Exit.RUN_NOT_COMPLETED
+    assert "failed on purpose" in out
+
+
+def test_tail_follows_new_runs_or_one_runs_steps(cli, box, worker):
+    run_id = cli("trigger", "order-pipeline", "--data",
+                 json.dumps({"orderId": "o-2", "items": [{"price": 3}]}))[1].split()[1]
+    code, out, _ = cli("tail", "--polls", "1")
+    assert code == 0 and f"{run_id} order-pipeline" in " ".join(out.split())
+    code, out, _ = cli("tail", run_id, "--interval", "0")
+    assert code == Exit.OK
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert "step 0 order completed" in lines and "step 2 bigEnough completed" in lines
+    assert "step 3 receipt skipped" in lines and lines[-1] == "run completed"
+
+
+def test_errors_are_one_line_with_an_exit_status(cli, run, server_url, box, capsys):
+    code, _, err = cli("list", "--status", "bogus")
+    assert code == Exit.ERROR
+    assert "400 VALIDATION_ERROR" in one_line(err) and "allowed: pending" in err
+    cli("cancel", run.id)
+    code, _, err = cli("cancel", run.id)
+    assert code == Exit.CONFLICT and "current status: cancelled" in one_line(err)
+    code, _, err = cli("show", "no-such-run")
+    assert code == Exit.NOT_FOUND and "404 NOT_FOUND" in one_line(err)
+    code, _, err = cli("trigger", "always-fails", "--data", "{bad")
+    assert code == Exit.ERROR and "--data is not valid JSON" in one_line(err)
+    code, _, err = cli("list", auth=False)
+    assert code == Exit.AUTH and "set RUNS_TOKEN" in one_line(err)
+    assert main(["--url", server_url, "--token", token(box, "viewer"), "cancel", run.id]) \
+        == Exit.AUTH
+    assert "operator or admin token" in one_line(capsys.readouterr().err)
+
+
+def test_an_unreachable_api_names_runs_url(box, capsys, monkeypatch):
+    from tests.integration.stack_process import free_port
+
+    monkeypatch.setenv("RUNS_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["list"]) == Exit.UNREACHABLE
+    line = one_line(capsys.readouterr().err)
+    assert "cannot reach http://127.0.0.1:" in line and "set RUNS_URL" in line
+
+
+def test_usage_errors_exit_2_and_completion_scripts_are_offered(capsys):
+    assert main(["frobnicate"]) == Exit.USAGE
+    assert "No such command" in capsys.readouterr().err
+    assert main(["--show-completion", "bash"]) == 0
+    assert "_RUNS_COMPLETE" in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    help_text = capsys.readouterr().out
+    for command in ("list", "show", "trigger", "replay", "cancel", "tail", "automations",
+                    "token", "dev", "--install-completion"):
+        assert command in help_text
+
+
+def test_dev_starts_the_local_stack(monkeypatch):
+    import chalicelib.local.__main__ as local_main
+
+    started = []
+    monkeypatch.setattr(local_main, "main", lambda: started.append(True) or 0)
+    assert main(["dev"]) == 0 and started == [True]

@@ -1,5 +1,5 @@
-"""The pages the API serves itself: the API docs (Swagger UI from a package, no network); unknown
-paths answer 404 in the error envelope on the local server."""
+"""The pages the API serves itself: the dashboard's files and the API docs (Swagger UI from a
+package, no network); unknown paths answer 404 in the error envelope on the local server."""
 from __future__ import annotations
 
 import json
@@ -53,6 +53,17 @@ def test_openapi_document_names_the_server_it_was_fetched_from(client):
     assert staged.json_body["servers"][0]["url"] == "https://abc.execute-api.test"
     security = document.json_body["components"]["securitySchemes"]["bearer"]
     assert security == {"type": "http", "scheme": "bearer"}
+
+
+def test_dashboard_page_and_files_are_served(client):
+    page = client.http.get("/")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '<base href="/">' in page.body.decode()
+    script = client.http.get("/ui/app.js")
+    assert script.status_code == 200
+    assert script.headers["Content-Type"].startswith("text/javascript")
+    for name in ("index.html", "..", ".hidden.js", "missing.js"):
+        assert client.http.get(f"/ui/{name}").status_code == 404
 
 
 @pytest.fixture

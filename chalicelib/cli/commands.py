@@ -1,0 +1,278 @@
+"""The `runs` commands (Typer): runs, automations and tokens, each with `--json`."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..domain.errors import DomainError
+from ..settings import ClientSettings
+from . import render
+from .client import ApiClient, Exit
+
+cli = typer.Typer(name="runs", help="Automation Runs: list, inspect, trigger, replay and "
+                  "cancel runs over the runs API (RUNS_URL, RUNS_TOKEN).",
+                  no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="rich", context_settings={"help_option_names": ["-h", "--help"]})
+tokens = typer.Typer(help="Manage API tokens (writes the token store directly).",
+                     no_args_is_help=True)
+cli.add_typer(tokens, name="token")
+
+Json = Annotated[bool, typer.Option("--json", help="print the API's answer as JSON")]
+RunId = Annotated[str, typer.Argument(help="run id", show_default=False)]
+RUNS = "/api/automations/runs"
+
+
+@cli.callback()
+def options(
+    ctx: typer.Context,
+    url: Annotated[Optional[str], typer.Option(
+        envvar="RUNS_URL", help="API base URL  [env: RUNS_URL; default "
+        f"{ClientSettings.url}]", show_envvar=False)] = None,
+    token: Annotated[Optional[str], typer.Option(
+        envvar="RUNS_TOKEN", help="bearer token  [env: RUNS_TOKEN]",
+        show_envvar=False)] = None,
+) -> None:
+    """Where the API is and who is calling."""
+    ctx.obj = ApiClient((url or ClientSettings.url).rstrip("/"), token)
+
+
+def _api(ctx: typer.Context) -> ApiClient:
+    return ctx.find_root().obj
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _json_arg(text: str | None, option: str) -> Any:
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError as exc:
+        raise DomainError(f"{option} is not valid JSON ({exc.msg} at column {exc.colno})") \
+            from None
+
+
+@cli.command("list")
+def list_runs(
+    ctx: typer.Context,
+    status: Annotated[Optional[list[str]], typer.Option(help="repeatable")] = None,
+    automation: Annotated[Optional[str], typer.Option(help="automation name")] = None,
+    trigger_type: Annotated[Optional[str], typer.Option(
+        help="manual | webhook | cron | automation-failure")] = None,
+    replay_of: Annotated[Optional[str], typer.Option(help="replays of this run")] = None,
+    since: Annotated[Optional[str], typer.Option(help="ISO 8601, on createdAt")] = None,
+    until: Annotated[Optional[str], typer.Option(help="ISO 8601, on createdAt")] = None,
+    page_size: Annotated[Optional[int], typer.Option(help="1..100")] = None,
+    page: Annotated[Optional[int], typer.Option()] = None,
+    cursor: Annotated[Optional[str], typer.Option(help="nextCursor of the last page")] = None,
+    as_json: Json = False,
+) -> None:
+    """List runs, newest first, with the API's filters and an exact total."""
+    answer = _api(ctx).request("GET", RUNS, {
+        "status": status or [], "automationName": automation, "triggerType": trigger_type,
+        "replayOf": replay_of, "since": since, "until": until, "pageSize": page_size,
+        "page": page, "cursor": cursor})
+    if as_json:
+        render.print_json(answer)
+        return
+    out = render.console()
+    out.print(render.run_rows(answer["runs"]))
+    paging = answer["pagination"]
+    out.print(f"\npage {paging['page']}/{max(paging['totalPages'], 1)} · "
+              f"{paging['total']} runs", highlight=False)
+    if paging["nextCursor"]:
+        out.print(f"next page: runs list --cursor {paging['nextCursor']}", highlight=False)
+    return
+
+
+@cli.command()
+def show(ctx: typer.Context, run_id: RunId,
+         verbose: Annotated[bool, typer.Option("--verbose", "-v", help=(
+             "also trigger data, step outputs and error stacks"))] = False,
+         as_json: Json = False) -> None:
+    """Show one run: fields, steps with attempts and errors, audit events."""
+    run = _api(ctx).request("GET", f"{RUNS}/{_quote(run_id)}")
+    if as_json:
+        render.print_json(run)
+    else:
+        render.run_detail(render.console(), run, verbose)
+    return
+
+
+@cli.command()
+def automations(ctx: typer.Context, as_json: Json = False) -> None:
+    """List automations: trigger type, enabled, concurrency, next cron time."""
+    answer = _api(ctx).request("GET", "/api/automations")
+    if as_json:
+        render.print_json(answer)
+        return
+    render.console().print(render.table(None, [
+        "NAME", "TRIGGER", "ENABLED", "CONCURRENCY", "NEXT RUN", "DESCRIPTION"], [
+        [a["name"], a["triggerType"], "yes" if a["enabled"] else "no",
+         (a.get("concurrency") or {}).get("limit"), a.get("nextRunAt"), a.get("description")]
+        for a in answer["automations"]]))
+    return
+
+
+@cli.command()
+def trigger(ctx: typer.Context,
+            name: Annotated[str, typer.Argument(help="automation name")],
+            data: Annotated[Optional[str], typer.Option(help="trigger data as JSON")] = None,
+            idempotency_key: Annotated[Optional[str], typer.Option()] = None,
+            as_json: Json = False) -> None:
+    """Start a run of an automation."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    answer = _api(ctx).request("POST", f"/api/automations/{_quote(name)}/trigger",
+                               body={"triggerData": _json_arg(data, "--data") or {}},
+                               headers=headers)
+    if as_json:
+        render.print_json(answer)
+    else:
+        render.console().print(f"started {answer['id']} ({answer['status']})", highlight=False)
+    return
+
+
+@cli.command()
+def cancel(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
+    """Cancel a pending or running run."""
+    answer = _api(ctx).request("POST", f"{RUNS}/{_quote(run_id)}/cancel")
+    if as_json:
+        render.print_json(answer)
+    else:
+        render.console().print(f"cancelled {answer['id']} at {answer['cancelledAt']}",
+                               highlight=False)
+    return
+
+
+@cli.command()
+def replay(ctx: typer.Context, run_id: RunId,
+           from_step: Annotated[Optional[str], typer.Option(
+               help="run this step and every later one again")] = None,
+           definition: Annotated[str, typer.Option(help="latest | original")] = "latest",
+           data: Annotated[Optional[str], typer.Option(
+               help="replacement trigger data as JSON (admin)")] = None,
+           wait: Annotated[bool, typer.Option(
+               "--wait", help="follow the new run's steps until it ends")] = False,
+           interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+           as_json: Json = False) -> None:
+    """Replay a terminal run from its first step that did not complete (or --from-step)."""
+    body: dict[str, Any] = {"definition": definition}
+    if from_step:
+        body["fromStep"] = from_step
+    if data is not None:
+        body["triggerData"] = _json_arg(data, "--data")
+    api = _api(ctx)
+    answer = api.request("POST", f"{RUNS}/{_quote(run_id)}/replay", body=body)
+    if not as_json:
+        render.console().print(
+            f"replay {answer['id']} of {answer['replayOf']}: resumes at "
+            f"{answer['resumeFrom']}, reuses {', '.join(answer['reusedSteps']) or 'nothing'}",
+            highlight=False)
+    if not wait:
+        if as_json:
+            render.print_json(answer)
+        return
+    final = follow_run(api, answer["id"], interval, quiet=as_json)
+    if as_json:
+        render.print_json(final)
+    _exit_for(final)
+
+
+@cli.command()
+def tail(ctx: typer.Context,
+         run_id: Annotated[Optional[str], typer.Argument(
+             help="follow this run's steps until it ends (default: follow new runs)",
+             show_default=False)] = None,
+         automation: Annotated[Optional[str], typer.Option(help="only this automation")] = None,
+         interval: Annotated[float, typer.Option(help="seconds between polls")] = 2.0,
+         polls: Annotated[int, typer.Option(help="stop after N polls (0: never)")] = 0,
+         as_json: Json = False) -> None:
+    """Follow runs as they start and change status, or one run's steps live (Ctrl-C stops)."""
+    api = _api(ctx)
+    if run_id:
+        _exit_for(follow_run(api, run_id, interval, quiet=False, as_json=as_json, polls=polls))
+        return
+    seen: dict[str, str] = {}
+    out = render.console()
+    done = 0
+    while True:
+        answer = api.request("GET", RUNS, {"automationName": automation, "pageSize": 50})
+        for run in reversed(answer["runs"]):
+            if seen.get(run["id"]) != run["status"]:
+                seen[run["id"]] = run["status"]
+                if as_json:
+                    print(json.dumps(run), flush=True)
+                else:
+                    out.print(run["createdAt"], run["id"], f"{run['automationName']:<24}",
+                              render.status(run["status"]), highlight=False)
+        done += 1
+        if polls and done >= polls:
+            return
+        time.sleep(interval)
+
+
+def _exit_for(run: dict[str, Any]) -> None:
+    """Exit.RUN_NOT_COMPLETED unless the run completed (with or without tolerated errors)."""
+    if run["status"] not in ("completed", "completed-with-errors"):
+        raise typer.Exit(Exit.RUN_NOT_COMPLETED)
+
+
+def follow_run(api: ApiClient, run_id: str, interval: float, *, quiet: bool,
+               as_json: bool = False, polls: int = 0) -> dict[str, Any]:
+    """Poll a run, printing each step's (and the run's) status changes; the run once terminal."""
+    out = render.console()
+    seen: dict[str, str] = {}
+    done = 0
+    while True:
+        run = api.request("GET", f"{RUNS}/{_quote(run_id)}")
+        changes = [(f"step {s['index']} {s['name']}", s["status"], s) for s in run["steps"]]
+        changes.append(("run", run["status"], run))
+        for key, value, item in changes:
+            if seen.get(key) == value:
+                continue
+            seen[key] = value
+            if as_json:
+                print(json.dumps({"runId": run_id, "what": key, "status": value,
+                                  "error": item.get("error")}), flush=True)
+            elif not quiet:
+                error = item.get("error")
+                note = f"  {render._error_text(error)}" if error else ""
+                out.print(f"{key:<28}", render.status(value), note, highlight=False)
+        done += 1
+        if run["status"] in render.TERMINAL or (polls and done >= polls):
+            return run
+        time.sleep(interval)
+
+
+@tokens.command("create")
+def token_create(role: Annotated[str, typer.Option(help="viewer | operator | admin")],
+                 description: Annotated[str, typer.Option()] = "",
+                 as_json: Json = False) -> None:
+    """Issue a token through the configured token store; its secret is printed once."""
+    from ..bootstrap import container  # noqa: PLC0415 - only token commands touch the store
+    from ..services.tokens import create_token  # noqa: PLC0415
+
+    box = container()
+    token_id, secret = create_token(box.tokens, role, box.clock(), description=description)
+    if as_json:
+        render.print_json({"id": token_id, "role": role, "description": description,
+                           "secret": secret})
+        return
+    out = render.console()
+    out.print(render.table(None, ["FIELD", "VALUE"], [
+        ["id", token_id], ["role", role], ["description", description or None]]))
+    out.print(f"\n{secret}\n\nThis secret is shown once; it is stored only as a hash.",
+              highlight=False)
+    return
+
+
+@cli.command()
+def dev() -> None:
+    """Start the local stack (what `make run` starts)."""
+    from ..local.__main__ import main as local_main  # noqa: PLC0415
+
+    raise typer.Exit(local_main())
