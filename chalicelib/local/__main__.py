@@ -49,7 +49,8 @@ def banner(stack: LocalStack) -> str:
     token_note = "" if options.dev_token else "  (generated; set RUNS_DEV_TOKEN to keep one)"
     return "\n".join([
         f"Automation Runs local stack ready on {stack.url}",
-        f"  API      {stack.url}/api   (OpenAPI: {stack.url}/api/openapi.json)",
+        f"  dashboard  {stack.url}/#token={stack.token}",
+        f"  API      {stack.url}/api   (docs: {stack.url}/api/docs)",
         f"  token    {stack.token}   admin{token_note}",
         f"  AWS      moto on {stack.emulator.endpoint}",
         f"  automations  {_automations_note(get_settings().automations_dir)}",

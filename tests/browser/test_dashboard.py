@@ -188,3 +188,8 @@ def test_api_docs_page_tries_a_request_with_the_dashboard_token(page, stack):
     expect(operation.locator(".curl")).to_contain_text(f"Authorization: Bearer {stack.token}")
     expect(operation.locator(".live-responses-table")).to_contain_text("order-total")
     shot(page, "api-docs")
+
+
+def test_start_up_banner_prints_the_dashboard_link_and_the_docs(stack):
+    assert f"{stack.url}/#token={stack.token}" in stack.output
+    assert f"{stack.url}/api/docs" in stack.output
