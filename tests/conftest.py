@@ -57,3 +57,22 @@ def aws_container(aws, settings):
     use_container(built)
     yield built
     use_container(None)
+
+
+@pytest.fixture(autouse=True)
+def _action_outputs_match_their_documented_models(monkeypatch):
+    """Every output an action returns in any test is checked against the model that
+    docs/reference.md documents (ActionSpec.output)."""
+    from chalicelib.actions.base import Halt, Wait
+    from chalicelib.actions.registry import Registry
+
+    original = Registry.execute
+
+    def checked(self, action_type, operator, ctx):
+        result = original(self, action_type, operator, ctx)
+        spec = self.get(action_type, operator)
+        if spec.output is not None and not isinstance(result, Wait):
+            spec.output.model_validate(result.output if isinstance(result, Halt) else result)
+        return result
+
+    monkeypatch.setattr(Registry, "execute", checked)

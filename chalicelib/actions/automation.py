@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ..domain.errors import DomainError
 from ..domain.retry import ActionError
-from .base import MAX_CALL_DEPTH, ActionContext, Props
+from .base import MAX_CALL_DEPTH, ActionContext, Output, Props
 from .registry import ActionSpec
 
 
@@ -33,4 +33,10 @@ def call(props: CallProps, ctx: ActionContext) -> dict[str, Any]:
     return {"runId": run_id}
 
 
-ACTIONS = [ActionSpec("automation", "call", CallProps, call)]
+class CallOutput(Output):
+    """The started run (it runs on its own; this step does not wait for it)."""
+
+    run_id: str
+
+
+ACTIONS = [ActionSpec("automation", "call", CallProps, call, CallOutput)]

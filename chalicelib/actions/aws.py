@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from ..domain.retry import ActionError
-from .base import ActionContext, Props
+from .base import ActionContext, Output, Props
 from .registry import ActionSpec
 
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
@@ -175,9 +175,35 @@ def dynamodb_put(props: DynamoPutProps, ctx: ActionContext) -> dict[str, Any]:
     return {"tableName": props.table_name}
 
 
+class SqsSendOutput(Output):
+    """SQS's answer."""
+
+    message_id: str
+    sequence_number: str | None = Field(description="FIFO queues only")
+
+
+class SnsPublishOutput(Output):
+    """SNS's answer."""
+
+    message_id: str
+
+
+class EventBridgePutOutput(Output):
+    """EventBridge's id of each entry, in order."""
+
+    event_ids: list[str | None]
+
+
+class DynamoPutOutput(Output):
+    """The table written to."""
+
+    table_name: str
+
+
 ACTIONS = [
-    ActionSpec("aws", "sqs-send", SqsSendProps, sqs_send),
-    ActionSpec("aws", "sns-publish", SnsPublishProps, sns_publish),
-    ActionSpec("aws", "eventbridge-put", EventBridgePutProps, eventbridge_put),
-    ActionSpec("aws", "dynamodb-put", DynamoPutProps, dynamodb_put),
+    ActionSpec("aws", "sqs-send", SqsSendProps, sqs_send, SqsSendOutput),
+    ActionSpec("aws", "sns-publish", SnsPublishProps, sns_publish, SnsPublishOutput),
+    ActionSpec("aws", "eventbridge-put", EventBridgePutProps, eventbridge_put,
+               EventBridgePutOutput),
+    ActionSpec("aws", "dynamodb-put", DynamoPutProps, dynamodb_put, DynamoPutOutput),
 ]

@@ -26,6 +26,13 @@ class Props(BaseModel):
     )
 
 
+class Output(BaseModel):
+    """Base of the action output models: the documented shape of a step's output (the test
+    suite checks every output an action returns against its model)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
 @dataclass(frozen=True)
 class Halt:
     """Stop the run here as `completed`; later steps are skipped (filter/continue false)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import RootModel, field_validator
 
 from .base import ActionContext, Props
 from .filter import compiled, search
@@ -31,7 +31,15 @@ def query(props: QueryProps, ctx: ActionContext) -> Any:
     return search(props.expression, props.input)
 
 
+class SetOutput(RootModel[Any]):
+    """The rendered `value` itself, with its type."""
+
+
+class QueryOutput(RootModel[Any]):
+    """The JMESPath result (null when nothing matches)."""
+
+
 ACTIONS = [
-    ActionSpec("data", "set", SetProps, set_value),
-    ActionSpec("data", "query", QueryProps, query),
+    ActionSpec("data", "set", SetProps, set_value, SetOutput),
+    ActionSpec("data", "query", QueryProps, query, QueryOutput),
 ]

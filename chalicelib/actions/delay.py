@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from ..domain.clock import ms_between
-from .base import ActionContext, Props, Wait
+from .base import ActionContext, Output, Props, Wait
 from .registry import ActionSpec
 
 MAX_WAIT_MS = 7 * 24 * 3600 * 1000
@@ -28,4 +28,10 @@ def wait(props: WaitProps, ctx: ActionContext) -> Any:
     return {"waitedMs": ms_between(ctx.wait_started_at, now)}
 
 
-ACTIONS = [ActionSpec("delay", "wait", WaitProps, wait)]
+class WaitOutput(Output):
+    """How long the step actually waited."""
+
+    waited_ms: int
+
+
+ACTIONS = [ActionSpec("delay", "wait", WaitProps, wait, WaitOutput)]

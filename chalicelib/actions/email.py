@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from .aws import aws_errors
-from .base import ActionContext, Props
+from .base import ActionContext, Output, Props
 from .registry import ActionSpec
 
 
@@ -50,4 +50,10 @@ def send(props: EmailProps, ctx: ActionContext) -> dict[str, Any]:
     return {"messageId": answer["MessageId"]}
 
 
-ACTIONS = [ActionSpec("email", "send", EmailProps, send)]
+class EmailOutput(Output):
+    """SES's id of the message."""
+
+    message_id: str
+
+
+ACTIONS = [ActionSpec("email", "send", EmailProps, send, EmailOutput)]

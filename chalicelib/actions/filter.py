@@ -8,7 +8,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import field_validator
 
 from ..domain.retry import ActionError
-from .base import ActionContext, Halt, Props
+from .base import ActionContext, Halt, Output, Props
 from .registry import ActionSpec
 
 
@@ -44,4 +44,10 @@ def continue_if(props: ContinueProps, ctx: ActionContext) -> Any:
     return Halt({"passed": False})
 
 
-ACTIONS = [ActionSpec("filter", "continue", ContinueProps, continue_if)]
+class ContinueOutput(Output):
+    """`passed: true` and the run goes on; `passed: false` ends the run as completed."""
+
+    passed: bool
+
+
+ACTIONS = [ActionSpec("filter", "continue", ContinueProps, continue_if, ContinueOutput)]

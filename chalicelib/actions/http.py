@@ -15,7 +15,7 @@ from urllib3.util import parse_url
 
 from ..domain.retry import ActionError
 from ..domain.templates import mask_headers
-from .base import ActionContext, Props
+from .base import ActionContext, Output, Props
 from .registry import ActionSpec
 
 USER_AGENT = "automation-runs/0.1"
@@ -186,7 +186,15 @@ def _handler(method: str):
     return handle
 
 
+class HttpOutput(Output):
+    """The response (a non-accepted status fails the step, with this as its error detail)."""
+
+    status: int
+    headers: dict[str, str] = Field(description="response headers; sensitive ones `[redacted]`")
+    body: Any = Field(description="JSON when the response is JSON, else its text")
+
+
 ACTIONS = [
-    ActionSpec("http", method.lower(), HttpProps, _handler(method))
+    ActionSpec("http", method.lower(), HttpProps, _handler(method), HttpOutput)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
 ]

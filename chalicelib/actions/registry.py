@@ -34,6 +34,7 @@ class ActionSpec:
     operator: str
     props_model: type[BaseModel]
     handler: Handler
+    output: type[BaseModel] | None = None  # the output's shape; None: it never completes
 
     @property
     def kind(self) -> str:

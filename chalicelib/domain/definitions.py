@@ -44,9 +44,11 @@ class ManualTrigger(Definition):
 
 class WebhookTrigger(Definition):
     type: Literal["webhook"]
-    secret: str | None = None  # `{{secrets.NAME}}`: signing keys never live in definitions
-    deduplication_key: str | None = None  # a template over trigger.data
-    deduplication_window: int = Field(default=300, ge=1, le=86_400)
+    secret: str | None = Field(None, description="`{{secrets.NAME}}`: callers sign the raw "
+                               "body with it (signing keys never live in definitions)")
+    deduplication_key: str | None = Field(None, description="a template over trigger.data; "
+                                          "repeats within the window answer the first run")
+    deduplication_window: int = Field(default=300, ge=1, le=86_400, description="seconds")
 
     @field_validator("secret")
     @classmethod
@@ -58,8 +60,8 @@ class WebhookTrigger(Definition):
 
 class CronTrigger(Definition):
     type: Literal["cron"]
-    expression: str
-    timezone: str = "UTC"
+    expression: str = Field(description="5 fields: minute hour day-of-month month day-of-week")
+    timezone: str = Field("UTC", description="IANA time zone the expression is read in")
 
     @field_validator("expression")
     @classmethod
@@ -90,7 +92,8 @@ class CronTrigger(Definition):
 
 class FailureTrigger(Definition):
     type: Literal["automation-failure"]
-    automations: list[str] | None = None  # None watches every automation
+    automations: list[str] | None = Field(None, description="names watched; null: every "
+                                          "automation")
     statuses: list[RunStatus] = Field(default=[RunStatus.FAILED, RunStatus.EXHAUSTED], min_length=1)
 
     @field_validator("statuses")
@@ -117,10 +120,13 @@ class Action(Definition):
     name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$", max_length=100)
     type: str
     operator: str
-    props: dict[str, Any] = Field(default_factory=dict)  # checked by the action's own model
-    timeout: int | None = Field(default=None, ge=1000, le=900_000)
+    props: dict[str, Any] = Field(default_factory=dict,
+                                  description="the action's props (see Actions below)")
+    timeout: int | None = Field(default=None, ge=1000, le=900_000,
+                                description="ms per attempt (default 30 s)")
     retry: RetryPolicy | None = None
-    continue_on_error: bool = False
+    continue_on_error: bool = Field(False, description="a failure is recorded and the run "
+                                    "goes on (ending completed-with-errors)")
 
     @property
     def kind(self) -> str:
@@ -133,8 +139,9 @@ class Automation(Definition):
     description: str | None = None
     enabled: bool = True
     trigger: Trigger
-    timeout: int = Field(default=900_000, ge=1000, le=900_000)
-    retry: RetryPolicy | None = None
+    timeout: int = Field(default=900_000, ge=1000, le=900_000,
+                         description="ms from admission to the run's end")
+    retry: RetryPolicy | None = Field(None, description="default for every action")
     concurrency: Concurrency | None = None
     actions: list[Action] = Field(min_length=1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..domain.clock import iso
+from ..domain.trigger_data import CronData
 from .trigger import start_once, start_run
 
 
@@ -18,7 +19,8 @@ def fire_due(deps, now: datetime | None = None) -> list[str]:
         run, created = start_once(
             deps, "cron", f"{automation.name}:{scheduled}",
             lambda run_id, a=automation: start_run(
-                deps, a, "cron", {"scheduledAt": scheduled}, actor="scheduler", run_id=run_id),
+                deps, a, "cron", CronData(scheduledAt=scheduled).to_json(), actor="scheduler",
+                run_id=run_id),
         )
         if created:
             started.append(run.id)

@@ -11,6 +11,7 @@ from ..domain.clock import iso
 from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound
 from ..domain.model import Event, Run, Step
 from ..domain.statuses import RunStatus
+from ..domain.trigger_data import FailedRun, FailureData
 from ..observability import emit, logger
 from . import admission
 
@@ -109,12 +110,12 @@ def failure_payload(run: Run, steps: list[Step]) -> dict[str, Any]:
         action = run.definition["actions"][failed.index]
         policy = action.get("retry") or run.definition.get("retry") or {}
         max_attempts = int(policy.get("maxAttempts", 1))
-    return {"run": {
-        "id": run.id, "automationName": run.automation_name, "status": run.status.value,
-        "error": run.error, "attempt": run.attempt, "maxAttempts": max_attempts,
-        "triggerType": run.trigger_type, "startedAt": iso(run.started_at),
-        "completedAt": iso(run.completed_at), "failedStep": failed.name if failed else None,
-    }}
+    return FailureData(run=FailedRun(
+        id=run.id, automationName=run.automation_name, status=run.status,
+        error=run.error, attempt=run.attempt, maxAttempts=max_attempts,
+        triggerType=run.trigger_type, startedAt=iso(run.started_at),
+        completedAt=iso(run.completed_at), failedStep=failed.name if failed else None,
+    )).to_json()
 
 
 def dispatch_failure_handlers(deps, run_id: str) -> list[str]:

@@ -11,6 +11,7 @@ from ..domain.errors import AutomationNotFound, Conflict, RunNotFound, Unauthori
 from ..domain.model import Run
 from ..domain.statuses import RunStatus
 from ..domain.templates import build_context, mask_headers, render
+from ..domain.trigger_data import WebhookData
 from .trigger import start_run
 
 SIGNATURE_HEADERS = ("x-signature-256", "x-hub-signature-256")
@@ -46,8 +47,8 @@ def receive(deps, name: str, *, method: str, path: str, query: dict[str, Any],
         raise AutomationNotFound(name)  # no webhook route for other trigger types
     headers = {key.lower(): value for key, value in headers.items()}
     verify_signature(deps, automation.trigger, headers, raw_body)
-    data = {"method": method, "path": path, "query": query,
-            "headers": mask_headers(_without_signatures(headers)), "body": body}
+    data = WebhookData(method=method, path=path, query=query,
+                       headers=mask_headers(_without_signatures(headers)), body=body).to_json()
     key_template = automation.trigger.deduplication_key
     if not key_template:
         return start_run(deps, automation, "webhook", data, actor="webhook"), False

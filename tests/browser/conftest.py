@@ -37,7 +37,10 @@ def stack() -> Iterator[StackProcess]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # A loaded 2-core machine (several suites at once) needs more than Playwright's 5 s.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
@@ -53,7 +56,7 @@ def page(browser, stack):
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(20_000)
     yield tab
     context.close()
     assert not errors, errors
