@@ -7,9 +7,12 @@ runs without middleware.
 """
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
     AmazonCloudWatchEMFProvider,
@@ -18,9 +21,33 @@ from chalice.app import ChaliceAuthorizer, Request
 
 from .settings import get_settings
 
+# Lambda context and service keys: on every JSON line on AWS, noise in a terminal.
+_QUIET_KEYS = frozenset({"level", "location", "message", "timestamp", "service", "cold_start",
+                         "function_name", "function_memory_size", "function_arn",
+                         "function_request_id", "xray_trace_id", "sampling_rate", "action"})
+
+
+class OneLineFormatter(LambdaPowertoolsFormatter):
+    """Powertools' structured record as one readable line: `12:00:01 INFO  step_completed
+    run_id=… step=total attempt=1` (the local stack, where POWERTOOLS_DEV is set)."""
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        fields = " ".join(f"{key}={value}" for key, value in log.items()
+                          if key not in _QUIET_KEYS and key not in ("exception", "stack_trace"))
+        line = f"{time.strftime('%H:%M:%S')} {log.get('level', ''):<7} " \
+               f"{log.get('message', '')}  {fields}".rstrip()
+        return f"{line}\n{log['exception']}" if log.get("exception") else line
+
+
+def _dev_mode() -> bool:
+    """Powertools' own dev switch: also keeps metrics from printing (POWERTOOLS_DEV)."""
+    return os.environ.get("POWERTOOLS_DEV", "").lower() in ("1", "true", "yes", "on")
+
+
 # The service name is the stack's (POWERTOOLS_SERVICE_NAME), so two stages' logs, metrics and
-# alarms stay apart.
-logger = Logger(service=get_settings().service)
+# alarms stay apart. JSON on AWS; one line per record in a local terminal.
+logger = Logger(service=get_settings().service,
+                logger_formatter=OneLineFormatter() if _dev_mode() else None)
 # Off unless the stack's Tracing parameter is Enabled (POWERTOOLS_TRACE_DISABLED), and always
 # outside Lambda. Responses and errors are not recorded: they may hold secrets.
 tracer = Tracer(service=get_settings().service)

@@ -121,6 +121,9 @@ def local_environment(endpoint: str, api_url: str,
         "AWS_SESSION_TOKEN": "local",
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
+        # Quiet terminal: Powertools' dev switch stops metric blobs, and the service's logger
+        # prints one line per record (observability.OneLineFormatter) instead of JSON.
+        "POWERTOOLS_DEV": "true",
         # Example automations call services on loopback (including this stack's own API).
         "ALLOW_PRIVATE_HTTP": "true",
         "RUNS_SECRET_RUNS_BASE_URL": api_url,

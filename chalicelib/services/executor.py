@@ -171,6 +171,7 @@ def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, St
         done = step.evolve(status=StepStatus.COMPLETED, completed_at=now, output=outcome.output,
                            error=None, next_attempt_at=None)
         recorded[step.index] = deps.repo.write_step(run.id, done, expect=RUNNING, token=token)
+        _log_outcome("step_completed", run, done)
         emit("StepDurationMs", done.duration_ms or 0, run.automation_name, unit="ms")
         if outcome.halted:
             lifecycle.finish(deps, run, _completed_status(recorded), attempt=_attempt(recorded),
@@ -192,6 +193,7 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
         due = now + timedelta(milliseconds=decision.delay_ms)
         waiting = step.evolve(next_attempt_at=due, error=error.to_json())
         deps.repo.write_step(run.id, waiting, expect=RUNNING, token=step.claim_token)
+        _log_outcome("step_retry", run, waiting, delay_ms=decision.delay_ms)
         emit("StepRetries", 1, run.automation_name)
         schedule(deps, run, step.index, due - now)
         return False
@@ -199,6 +201,7 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
                          next_attempt_at=None)
     recorded[step.index] = deps.repo.write_step(run.id, failed, expect=RUNNING,
                                                 token=step.claim_token)
+    _log_outcome("step_failed", run, failed)
     emit("StepDurationMs", failed.duration_ms or 0, run.automation_name, unit="ms")
     if action.get("continueOnError"):
         return True
@@ -206,6 +209,15 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
                      error={"message": error.message, "type": error.error_type,
                             "step": step.name})
     return False
+
+
+def _log_outcome(action: str, run: Run, step: Step, **extra: Any) -> None:
+    """One structured line per step outcome (a stable `action` key, as STYLE asks)."""
+    error = (step.error or {}).get("message")
+    logger.info(action, extra={"action": action, "run_id": run.id,
+                               "automation": run.automation_name, "step": step.name,
+                               "attempt": step.attempt, "duration_ms": step.duration_ms,
+                               **({"error": error} if error else {}), **extra})
 
 
 def _completed_status(recorded: dict[int, Step]) -> RunStatus:

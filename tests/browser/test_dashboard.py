@@ -193,3 +193,13 @@ def test_api_docs_page_tries_a_request_with_the_dashboard_token(page, stack):
 def test_start_up_banner_prints_the_dashboard_link_and_the_docs(stack):
     assert f"{stack.url}/#token={stack.token}" in stack.output
     assert f"{stack.url}/api/docs" in stack.output
+
+
+def test_local_terminal_shows_one_line_per_request_and_step_outcome(stack):
+    ran = start(stack, "order-total", ORDER_GOOD)
+    ended(stack, ran, "completed")
+    output = stack.output
+    assert '{"_aws"' not in output and '"level":' not in output  # no EMF blobs, no JSON logs
+    assert re.search(r"runs\.http: POST /api/automations/order-total/trigger 202 \d+ ms", output)
+    assert re.search(rf"INFO +step_completed +run_id={ran} .*step=receipt", output)
+    assert re.search(rf"INFO +run ended +run_id={ran} .*status=completed", output)
