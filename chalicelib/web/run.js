@@ -115,7 +115,8 @@ export async function renderRun(main, id) {
       }));
       document.getElementById("replay-from").focus();
     } }, "Replay…");
-    main.replaceChildren(
+    // replaceChildren would write a null as the text "null": absent parts are dropped.
+    main.replaceChildren(...[
       h("p", {}, h("a", { href: "#/runs" }, "← All runs")),
       h("div", { class: "title" }, h("h1", {}, run.automationName, " ", badge(run.status))),
       facts(run, replays),
@@ -129,7 +130,7 @@ export async function renderRun(main, id) {
         h("tbody", {}, run.events.map((e) => h("tr", {},
           h("td", {}, when(e.at)), h("td", {}, e.type), h("td", {}, e.from || "–"), h("td", {}, e.to || "–"),
           h("td", {}, e.actor || "–"),
-          h("td", {}, eventDetail(e.detail))))))));
+          h("td", {}, eventDetail(e.detail)))))))].filter(Boolean));
   }
   const settled = await load();
   timer = setInterval(() => {

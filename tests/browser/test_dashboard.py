@@ -98,6 +98,7 @@ def test_open_a_failed_run_and_replay_it_from_a_chosen_step(page, stack):
     assert replay_id != failed
     expect(page.locator(".facts")).to_contain_text(f"Replay of{failed}")
     expect(page.locator('li.step[data-step="receipt"] pre.json')).to_contain_text('"total": 5')
+    expect(page.locator("main > p")).to_have_count(1)  # the back link; no stray "null" text
     shot(page, "run-replayed")
     page.locator(".facts a", has_text=failed).click()  # lineage: back to the original
     expect(page.locator(".facts .replays")).to_contain_text(replay_id[:8])
