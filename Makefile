@@ -81,7 +81,7 @@ destroy: $(STAMP) $(SAM_STAMP)
 	$(PY) infra/stack.py forget $(STACK)
 
 bench: $(STAMP)
-	$(PY) -m bench.write_cost
+	$(PY) -m bench.cost
 	$(PY) -m bench.sqlite_store
 
 clean:

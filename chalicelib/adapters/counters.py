@@ -1,7 +1,7 @@
 """Exact list counters kept from the runs table's stream (SPEC 7).
 
 Maintaining counters inside every status transaction would double each transition's write
-units (transactions cost 2x) and add four counter items to it; bench/write_cost.py measures
+units (transactions cost 2x) and add four counter items to it; bench/cost.py measures
 the difference. Instead the stream (NEW_AND_OLD_IMAGES) feeds `apply_records`, which adds
 the net change per counter in one transaction together with a checkpoint item conditioned on
 the last applied sequence number, so a redelivered batch is applied exactly once.
