@@ -139,6 +139,7 @@ class AwsMeter:
 
     def __init__(self, region: str = "us-east-1") -> None:
         self.region = region
+        self._hooks: list = []
         self.total = Usage()
         self._paused = 0
         self._pending = threading.local()
@@ -165,6 +166,18 @@ class AwsMeter:
 
         BotocoreStubber.process_request = process_request
         return self
+
+    def attach(self, client) -> "AwsMeter":
+        """Count the requests of a client created before install() (moto CPU not timed)."""
+        client.meta.events.register("before-parameter-build", _remember_params)
+        client.meta.events.register("before-call", self._before)
+        client.meta.events.register("after-call", self._after)
+        return self
+
+    def detach(self, client) -> None:
+        client.meta.events.unregister("before-parameter-build", _remember_params)
+        client.meta.events.unregister("before-call", self._before)
+        client.meta.events.unregister("after-call", self._after)
 
     def uninstall(self) -> None:
         """Stop hooking new sessions (sessions made meanwhile keep counting)."""

@@ -1,6 +1,8 @@
 """The packaged template's table, queues, bucket, event sources and alarms."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .helpers import get_att, of_type, props, ref
@@ -68,6 +70,25 @@ def test_table_stream_feeds_count_runs(resources):
     assert mapping["BisectBatchOnFunctionError"] is False
     assert 1 <= mapping["MaximumBatchingWindowInSeconds"] <= 10
     assert 1 <= mapping["BatchSize"] <= 1000
+
+
+def test_only_run_item_records_reach_count_runs(resources):
+    """Counters only change with run items; other records must not fill the batches."""
+    from chalicelib.adapters.counters import deltas  # noqa: PLC0415
+
+    patterns = [json.loads(f["Pattern"])
+                for f in props(resources, "CountRunsStreamMapping")["FilterCriteria"]["Filters"]]
+    assert patterns == [{"dynamodb": {"Keys": {"sk": {"S": ["RUN"]}}}}]
+
+    def record(sk: str) -> dict:
+        image = {"automationName": {"S": "a"}, "triggerType": {"S": "manual"},
+                 "status": {"S": "pending"}}
+        return {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "r"}, "sk": {"S": sk}},
+                                                     "NewImage": image}}
+
+    # What the filter drops never changes a counter.
+    assert deltas([record("STEP#0000"), record("MARK"), record("COUNTER")]) == {}
+    assert deltas([record("RUN")])
 
 
 def test_payload_bucket_is_encrypted_private_and_expires_with_runs(resources):
