@@ -82,6 +82,7 @@ destroy: $(STAMP) $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.cost
+	$(PY) -m bench.api_cost
 	$(PY) -m bench.sqlite_store
 
 clean:

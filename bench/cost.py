@@ -126,7 +126,7 @@ automations:
       - {name: s2, type: data, operator: set, props: {value: {n: 2, prev: "{{steps.s0.n}}"}}}
 """
 SCENARIOS = {"1": "set-1", "3": "set-3", "10": "set-10", "retry": "retry", "wait": "wait"}
-REPEATS = int(os.environ.get("BENCH_REPEATS", 3))  # measured runs per scenario, after a warm-up
+REPEATS = int(os.environ.get("BENCH_REPEATS", 2))  # measured runs per scenario, after a warm-up
 RATES = (1, 100)  # runs per second
 
 

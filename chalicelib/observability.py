@@ -8,8 +8,10 @@ runs without middleware.
 from __future__ import annotations
 
 import os
+import threading
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -55,9 +57,10 @@ tracer = Tracer(service=get_settings().service)
 UNITS = {"count": MetricUnit.Count, "ms": MetricUnit.Milliseconds}
 
 
-def emit(name: str, value: float, automation: str, unit: str = "count") -> None:
-    """Print one EMF record of the metric with two dimension sets: {service, automation} for
-    drill-down and {service} alone, which the alarms watch."""
+_batch = threading.local()
+
+
+def _metrics(automation: str) -> Metrics:
     settings = get_settings()
     # A Metrics with a provider of its own: the default one shares one buffer and one dimension
     # set between instances and threads, while one invocation may serve several automations.
@@ -65,8 +68,38 @@ def emit(name: str, value: float, automation: str, unit: str = "count") -> None:
         namespace=settings.metrics_namespace, service=settings.service))
     metrics.add_dimension(name="automation", value=automation)
     metrics.add_dimensions(service=settings.service)
-    metrics.add_metric(name=name, unit=UNITS[unit], value=value)
-    metrics.flush_metrics()
+    return metrics
+
+
+@contextmanager
+def metrics_batch() -> Iterator[None]:
+    """Inside, metrics are gathered per automation and printed when the block ends: one EMF
+    record per automation and invocation (values of a metric as a list), not one per value,
+    which CloudWatch Logs bills by the byte. Outside, `emit` prints at once."""
+    if getattr(_batch, "open", None) is not None:
+        yield  # nested: the outer block prints
+        return
+    _batch.open = {}
+    try:
+        yield
+    finally:
+        gathered, _batch.open = _batch.open, None
+        for metrics in gathered.values():
+            metrics.flush_metrics()
+
+
+def emit(name: str, value: float, automation: str, unit: str = "count") -> None:
+    """Record the metric with two dimension sets: {service, automation} for drill-down and
+    {service} alone, which the alarms watch (printed at once, or with its `metrics_batch`)."""
+    gathered = getattr(_batch, "open", None)
+    if gathered is None:
+        metrics = _metrics(automation)
+        metrics.add_metric(name=name, unit=UNITS[unit], value=value)
+        metrics.flush_metrics()
+        return
+    if automation not in gathered:
+        gathered[automation] = _metrics(automation)
+    gathered[automation].add_metric(name=name, unit=UNITS[unit], value=value)
 
 
 def _with_context(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -82,13 +115,15 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     else:
         original, context = event.to_dict(), event.context
     if context is None:  # called directly, not as a Lambda function
-        return get_response(event)
+        with metrics_batch():
+            return get_response(event)
 
     def handle(_original: Any, _context: Any) -> Any:
         run_id = (event.uri_params or {}).get("id") if isinstance(event, Request) else None
         if run_id:
             logger.append_keys(run_id=run_id)
-        return get_response(event)
+        with metrics_batch():
+            return get_response(event)
 
     return _with_context(handle)(original, context)
 

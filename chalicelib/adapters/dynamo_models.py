@@ -33,6 +33,11 @@ COUNTER_SK = "COUNTER"
 ALL = "*"  # wildcard part of a counter key
 # Attributes every list index projects besides its keys (see infra/resources.yaml).
 PROJECTED = ("triggerType", "expiresAt")
+# byStatus also projects the status and automation: its "active" entries (pending and running
+# runs) are told apart by a filter, so a run's entry moves once (active → its end status).
+STATUS_PROJECTED = ("status", "autoPk")
+ACTIVE = "active"
+ACTIVE_STATUSES = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
 
 
 def step_sk(index: int) -> str:
@@ -45,8 +50,22 @@ def counter_pk(automation: str | None, trigger_type: str | None) -> str:
     return f"COUNTER#{automation or ALL}#{trigger_type or ALL}"
 
 
-def _index(name: str, hash_attr: str) -> GlobalSecondaryIndex:
-    meta = type("Meta", (), {"index_name": name, "projection": IncludeProjection(list(PROJECTED))})
+def status_keys(automation: str, status: RunStatus | str) -> tuple[str, str | None]:
+    """(statusPk, autoStatusPk) of a run: while pending or running it is listed under
+    statusPk "active" only; once ended under its status, with and without its automation.
+
+    Index writes are billed per entry put or deleted: keys that move pending → running →
+    ended cost 5 units per index and run, these 1 + 2 (byStatus) and 1 (byAutomationStatus).
+    """
+    status = RunStatus(status)
+    if status in ACTIVE_STATUSES:
+        return ACTIVE, None
+    return status.value, f"{automation}#{status.value}"
+
+
+def _index(name: str, hash_attr: str, extra: tuple[str, ...] = ()) -> GlobalSecondaryIndex:
+    meta = type("Meta", (), {"index_name": name,
+                             "projection": IncludeProjection([*PROJECTED, *extra])})
     attrs = {
         "Meta": meta,
         hash_attr: UnicodeAttribute(hash_key=True),
@@ -84,7 +103,7 @@ class RunItemBase(_Keyed):
     all_pk = UnicodeAttribute(attr_name="allPk", default=RUN_SK)
     auto_pk = UnicodeAttribute(attr_name="autoPk")
     status_pk = UnicodeAttribute(attr_name="statusPk")
-    auto_status_pk = UnicodeAttribute(attr_name="autoStatusPk")
+    auto_status_pk = UnicodeAttribute(attr_name="autoStatusPk", null=True)
     replay_pk = UnicodeAttribute(attr_name="replayPk", null=True)
     trigger_type = UnicodeAttribute(attr_name="triggerType")
     expires_at = NumberAttribute(attr_name="expiresAt", null=True)
@@ -109,7 +128,7 @@ class RunItemBase(_Keyed):
     version = NumberAttribute(default=0)
     by_all = _index("byAll", "allPk")
     by_automation = _index("byAutomation", "autoPk")
-    by_status = _index("byStatus", "statusPk")
+    by_status = _index("byStatus", "statusPk", STATUS_PROJECTED)
     by_automation_status = _index("byAutomationStatus", "autoStatusPk")
     by_replay_of = _index("byReplayOf", "replayPk")
 
@@ -203,12 +222,13 @@ def run_to_item(model: type[RunItemBase], run: Run,
                 definition_ref: str | None = None) -> RunItemBase:
     """The run item of `run`, with every index key derived from it (the definition by
     reference when `definition_ref` is given)."""
+    status_pk, auto_status_pk = status_keys(run.automation_name, run.status)
     return model(
         run.id, RUN_SK,
         list_sk=run.sort_key,
         auto_pk=run.automation_name,
-        status_pk=run.status.value,
-        auto_status_pk=f"{run.automation_name}#{run.status.value}",
+        status_pk=status_pk,
+        auto_status_pk=auto_status_pk,
         replay_pk=run.replay_of,
         trigger_type=run.trigger_type,
         expires_at=run.expires_at,

@@ -4,6 +4,10 @@ Every list index is keyed `<hash> / listSk` with `listSk = "<createdAt>#<id>"`, 
 an index backwards gives `createdAt desc, id desc`; `since`, `until` and a cursor become a
 key condition, and the trigger type and expiry (projected) a filter expression. Only the
 page's run items are then fetched, with one BatchGetItem.
+
+Pending and running runs are listed in byStatus under "active" (dynamo_models.status_keys),
+told apart by their projected status and automation: an ended run's entry moves once, and a
+filter on "active" reads only the runs in flight, however many runs the table holds.
 """
 from __future__ import annotations
 
@@ -17,7 +21,16 @@ from ..domain.clock import iso
 from ..domain.model import Run, RunFilter, RunSlice
 from ..domain.statuses import RunStatus
 from .dynamo_definitions import DefinitionStore
-from .dynamo_models import COUNTER_SK, RUN_SK, Tables, counter_pk, item_to_run, status_attribute
+from .dynamo_models import (
+    ACTIVE,
+    ACTIVE_STATUSES,
+    COUNTER_SK,
+    RUN_SK,
+    Tables,
+    counter_pk,
+    item_to_run,
+    status_attribute,
+)
 from .memory import matches
 
 MAX_STATUSES = len(RunStatus)  # one query per status at most (8)
@@ -25,11 +38,21 @@ BATCH_GET_LIMIT = 100
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Which index answers a filter, its hash values, and what is left to check in code."""
+class Stream:
+    """One index partition to read; on "active" entries, the statuses and automation wanted
+    (projected attributes, checked by the query's filter)."""
 
     index: str
-    hash_values: tuple[str, ...]
+    hash_value: str
+    statuses: tuple[str, ...] = ()
+    automation: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which index partitions answer a filter, and what is left to check in code."""
+
+    streams: tuple[Stream, ...]
     # True when a filter is not in the index (automation or status next to replay_of):
     # candidates must then be fetched whole before they can be counted as matches.
     needs_items: bool = False
@@ -40,17 +63,29 @@ def choose_plan(filt: RunFilter) -> Plan:
     statuses = tuple(dict.fromkeys(RunStatus(status).value for status in filt.statuses))
     if len(statuses) > MAX_STATUSES:
         raise ValueError(f"at most {MAX_STATUSES} statuses")
+    automation = filt.automation_name
     if filt.replay_of is not None:
-        return Plan("byReplayOf", (filt.replay_of,),
-                    needs_items=bool(filt.automation_name or statuses))
-    if filt.automation_name is not None and statuses:
-        return Plan("byAutomationStatus",
-                    tuple(f"{filt.automation_name}#{status}" for status in statuses))
+        return Plan((Stream("byReplayOf", filt.replay_of),),
+                    needs_items=bool(automation or statuses))
     if statuses:
-        return Plan("byStatus", statuses)
-    if filt.automation_name is not None:
-        return Plan("byAutomation", (filt.automation_name,))
-    return Plan("byAll", (RUN_SK,))
+        active = tuple(s for s in statuses if RunStatus(s) in ACTIVE_STATUSES)
+        streams = [Stream("byAutomationStatus", f"{automation}#{status}") if automation
+                   else Stream("byStatus", status)
+                   for status in statuses if status not in active]
+        if active:
+            every = len(active) == len(ACTIVE_STATUSES)
+            streams.append(Stream("byStatus", ACTIVE, () if every else active, automation))
+        return Plan(tuple(streams))
+    if automation is not None:
+        return Plan((Stream("byAutomation", automation),))
+    return Plan((Stream("byAll", RUN_SK),))
+
+
+def _first_page(stream: Stream, page_size: int) -> int | None:
+    """The Limit of a stream's first Query: the page, or none for "active" entries filtered
+    by status or automation. `Limit` counts entries read, not matches, and the runs in flight
+    are few (thousands per 1 MB request): one unlimited read is always enough for them."""
+    return None if stream.statuses or stream.automation else page_size
 
 
 def _sort_key(raw: dict[str, Any]) -> str:
@@ -96,7 +131,16 @@ class RunQueries:
             where = where & (model.trigger_type == filt.trigger_type)
         return key, where, upper
 
-    def _entries(self, index: str, hash_value: str, key, where, page_size: int,
+    def _where(self, stream: Stream, where):
+        """The list's filter plus the stream's own (status, automation of active entries)."""
+        model = self.tables.run
+        if stream.statuses:
+            where = where & model.status.is_in(*stream.statuses)
+        if stream.automation is not None:
+            where = where & (model.auto_pk == stream.automation)
+        return where
+
+    def _entries(self, index: str, hash_value: str, key, where, page_size: int | None,
                  forward: bool = False) -> Iterator[dict[str, Any]]:
         """Index entries of one hash value in listSk order; only the first request is limited."""
         # `Limit` counts entries read, not entries matching the filter: a sparse filter
@@ -120,8 +164,9 @@ class RunQueries:
         if _empty_range(filt, after):
             return iter(())
         key, where, upper = self._conditions(filt, after)
-        streams = [self._entries(plan.index, value, key, where, page_size)
-                   for value in plan.hash_values]
+        streams = [self._entries(stream.index, stream.hash_value, key,
+                                 self._where(stream, where), _first_page(stream, page_size))
+                   for stream in plan.streams]
         merged = heapq.merge(*streams, key=_sort_key, reverse=True)
         return (raw for raw in merged if upper is None or _sort_key(raw) < upper)
 
@@ -183,7 +228,8 @@ class RunQueries:
         if plan.needs_items:
             return sum(1 for _ in self._whole_matches(self._merged(plan, filt, None, 1000), filt))
         key, where, _ = self._conditions(filt, None)
-        return sum(self._count_one(plan.index, value, key, where) for value in plan.hash_values)
+        return sum(self._count_one(stream.index, stream.hash_value, key,
+                                   self._where(stream, where)) for stream in plan.streams)
 
     def _counted(self, filt: RunFilter) -> int:
         model = self.tables.counter
@@ -210,10 +256,11 @@ class RunQueries:
                        limit: int = 100, oldest_first: bool = True) -> list[Run]:
         """Runs in one status via byStatus / byAutomationStatus, oldest first by default."""
         filt = RunFilter(automation_name=automation_name, statuses=(status,))
-        plan = choose_plan(filt)
+        (stream,) = choose_plan(filt).streams
         key, where, _ = self._conditions(filt, None)
-        entries = self._entries(plan.index, plan.hash_values[0], key, where, page_size=limit,
-                                forward=oldest_first)
+        entries = self._entries(stream.index, stream.hash_value, key,
+                                self._where(stream, where),
+                                page_size=_first_page(stream, limit), forward=oldest_first)
         ids = [raw["pk"]["S"] for raw in itertools.islice(entries, limit)]
         return [run for run in self.fetch_runs(ids) if run.status == status]
 

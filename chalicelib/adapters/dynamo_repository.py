@@ -31,6 +31,7 @@ from .dynamo_models import (
     item_to_run,
     item_to_step,
     run_to_item,
+    status_keys,
     step_fields,
     step_sk,
     step_to_item,
@@ -164,10 +165,11 @@ class DynamoRunRepository:
 
     def _run_actions(self, run: Run, event: Event | None) -> list:
         model = self.tables.run
+        status_pk, auto_status_pk = status_keys(run.automation_name, run.status)
         actions = [
             _assign(model.status, run.status.value),
-            _assign(model.status_pk, run.status.value),
-            _assign(model.auto_status_pk, f"{run.automation_name}#{run.status.value}"),
+            _assign(model.status_pk, status_pk),
+            _assign(model.auto_status_pk, auto_status_pk),
             _assign(model.started_at, iso(run.started_at)),
             _assign(model.completed_at, iso(run.completed_at)),
             _assign(model.deadline_at, iso(run.deadline_at)),

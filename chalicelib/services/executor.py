@@ -6,6 +6,7 @@ backoff, delay/wait) and low remaining time hand over through a (delayed) SQS me
 """
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -249,13 +250,14 @@ def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") ->
 def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
     """Resume the step after `delay`, chaining messages past SQS's 15-minute limit.
 
-    SQS delays are whole seconds, so the delay is rounded down: a message that arrives
-    early finds the step not yet due and schedules the remainder (sub-second waits take a
-    few undelayed hops instead of a whole extra second).
+    SQS delays are whole seconds, so the delay is rounded up: the step wakes once, at most a
+    second late. Rounded down, the last fraction of a second was waited in undelayed hops,
+    each an invocation, a read and a message (make bench). A message that arrives early (a
+    chained wait past 15 minutes) finds the step not yet due and schedules the remainder.
     """
     if run.deadline_at is not None:
         delay = min(delay, run.deadline_at - deps.clock())  # wake to time the run out
-    seconds = max(0, int(delay.total_seconds()))
+    seconds = max(0, math.ceil(delay.total_seconds()))
     admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S))
 
 

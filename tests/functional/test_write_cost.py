@@ -24,7 +24,7 @@ AUTOMATIONS = "automations:\n  - name: ten\n    trigger: { type: manual }\n    a
 # (PutItem), then the final transition and the follow-up marker.
 RUN_REQUESTS = {"GetItem": STEPS, "PutItem": 1 + STEPS + 1, "Query": 1,
                 "UpdateItem": 1 + STEPS + 1}
-RUN_WRITE_UNITS = 36  # 24 item writes + 12 list-index writes
+RUN_WRITE_UNITS = 31  # 24 item writes + 7 list-index writes
 RUN_READ_UNITS = STEPS + 1.0  # the re-reads and the detail Query of the first message
 # One counter batch: a transaction of the checkpoint and the four counters, however many
 # runs of one automation and trigger type the batch holds.
