@@ -88,6 +88,22 @@ class SqsQueue:
         """Delete a received message (it was processed)."""
         self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
 
+    def change_visibility(self, receipt_handle: str, timeout_s: int) -> bool:
+        """ChangeMessageVisibility (0: visible again now); False when the message is no
+        longer in flight under this handle."""
+        try:
+            self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle,
+                                                  VisibilityTimeout=max(0, int(timeout_s)))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _STALE_RECEIPT:
+                return False
+            raise
+        return True
+
+
+_STALE_RECEIPT = {"ReceiptHandleIsInvalid", "MessageNotInflight",
+                  "AWS.SimpleQueueService.MessageNotInflight"}
+
 
 def _is_missing_queue(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})

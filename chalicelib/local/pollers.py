@@ -4,6 +4,7 @@ Each calls the same Chalice handler Lambda would, with an event of the same shap
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -102,6 +103,7 @@ class QueuePoller(threading.Thread):
         self.wait_seconds = wait_seconds
         self.context = context
         self.stop_event = stop_event
+        self.in_flight: list[dict[str, Any]] = []  # the batch the handler is working on
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -114,18 +116,23 @@ class QueuePoller(threading.Thread):
                 log.exception("%s: receive failed; retrying in 1 s", self.name)
                 self.stop_event.wait(1.0)
                 continue
-            if messages:
+            if messages and self.stop_event.is_set():
+                self._release(messages)  # stopping: leave them for the next start
+            elif messages:
                 self.deliver(messages)
 
     def deliver(self, messages: Sequence[dict[str, Any]]) -> None:
         """Invoke the handler with one batch and delete the messages it processed."""
         event = sqs_event(messages, self.queue_arn, self.region)
+        self.in_flight = list(messages)
         try:
             result = self.handler(event, self.context())
         except Exception:  # noqa: BLE001 - as Lambda: log, keep the batch for redelivery
             log.exception("%s: handler raised; %d message(s) left for redelivery",
                           self.name, len(messages))
             return
+        finally:
+            self.in_flight = []
         failed = failed_message_ids(result)
         for message in messages:
             if message["MessageId"] in failed:
@@ -133,6 +140,20 @@ class QueuePoller(threading.Thread):
                             self.name, message["MessageId"])
                 continue
             self.queue.delete(message["ReceiptHandle"])
+
+    def release_unfinished(self) -> list[dict[str, Any]]:
+        """Stopping while the handler still works: make its batch visible again (SQS
+        ChangeMessageVisibility 0), so the next start redelivers it; returns the bodies."""
+        unfinished = list(self.in_flight)
+        self._release(unfinished)
+        return [json.loads(message["Body"]) for message in unfinished]
+
+    def _release(self, messages: Sequence[dict[str, Any]]) -> None:
+        for message in messages:
+            try:
+                self.queue.change_visibility(message["ReceiptHandle"], 0)
+            except Exception:  # noqa: BLE001 - the visibility timeout brings it back anyway
+                log.warning("%s: could not release message %s", self.name, message["MessageId"])
 
 
 class Scheduler(threading.Thread):

@@ -144,3 +144,30 @@ def test_scheduler_survives_a_failing_tick():
                           context=lambda_context("tick", 120), stop_event=threading.Event())
 
     assert scheduler.fire(datetime(2026, 1, 2, tzinfo=timezone.utc)) is None
+
+
+def test_a_batch_still_running_at_stop_is_released_for_the_next_start(tmp_path):
+    from chalicelib.adapters.sqlite_db import SqliteDatabase
+    from chalicelib.adapters.sqlite_queue import QueueAttributes, SqliteQueue, create_queue
+
+    db = SqliteDatabase(tmp_path / "runs.db")
+    create_queue(db, "steps", QueueAttributes(visibility_timeout=5400))
+    queue = SqliteQueue("steps", db)
+    queue.send({"runId": "r1", "stepIndex": 1})
+    started, finish = threading.Event(), threading.Event()
+
+    def slow(event, context):
+        started.set()
+        finish.wait(10)
+
+    stop = threading.Event()
+    worker = poller(queue, slow, stop)
+    worker.start()
+    assert started.wait(5)
+    stop.set()
+
+    assert worker.release_unfinished() == [{"runId": "r1", "stepIndex": 1}]
+    (again,) = queue.receive(max_messages=10, wait_seconds=0)  # not after 5400 s: now
+    assert json.loads(again["Body"]) == {"runId": "r1", "stepIndex": 1}
+    finish.set()
+    worker.join(timeout=5)
