@@ -78,17 +78,21 @@ class Container:
 
     @property
     def step_queue(self):
-        from .adapters.sqs_queue import SqsQueue
-
-        return self._get("step_queue", lambda: SqsQueue(self.settings.step_queue, self.settings))
+        return self._get("step_queue", lambda: self._queue(self.settings.step_queue))
 
     @property
     def exhausted_queue(self):
+        return self._get("exhausted_queue", lambda: self._queue(self.settings.exhausted_queue))
+
+    def _queue(self, name: str):
+        """SQS, or the queue table of the SQLite database file."""
+        if self.settings.uses_sqlite:
+            from .adapters.sqlite_queue import SqliteQueue
+
+            return SqliteQueue(name, self.sqlite, region=self.settings.region)
         from .adapters.sqs_queue import SqsQueue
 
-        return self._get(
-            "exhausted_queue", lambda: SqsQueue(self.settings.exhausted_queue, self.settings)
-        )
+        return SqsQueue(name, self.settings)
 
     @property
     def blobs(self):

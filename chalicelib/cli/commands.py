@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.parse
 from typing import Annotated, Any, Optional
@@ -248,23 +249,37 @@ def follow_run(api: ApiClient, run_id: str, interval: float, *, quiet: bool,
         time.sleep(interval)
 
 
+def _token_container(environ):
+    """Where `runs token create` writes: the configured backend when RUNS_BACKEND or
+    RUNS_TABLE names one (a deployed stage's table); otherwise the local stack's database
+    (RUNS_DB), so no AWS variable is needed next to `make run`."""
+    from ..bootstrap import Container, container  # noqa: PLC0415 - only token commands
+    from ..settings import Settings  # noqa: PLC0415
+
+    if environ.get("RUNS_BACKEND") or environ.get("RUNS_TABLE"):
+        return container()
+    return Container(settings=Settings.from_env({**environ, "RUNS_BACKEND": "sqlite"}))
+
+
 @tokens.command("create")
 def token_create(role: Annotated[str, typer.Option(help="viewer | operator | admin")],
                  description: Annotated[str, typer.Option()] = "",
                  as_json: Json = False) -> None:
     """Issue a token through the configured token store; its secret is printed once."""
-    from ..bootstrap import container  # noqa: PLC0415 - only token commands touch the store
     from ..services.tokens import create_token  # noqa: PLC0415
 
-    box = container()
+    box = _token_container(os.environ)
     token_id, secret = create_token(box.tokens, role, box.clock(), description=description)
+    store = (f"local database {box.settings.runs_db}" if box.settings.uses_sqlite
+             else f"table {box.settings.runs_table}")
     if as_json:
         render.print_json({"id": token_id, "role": role, "description": description,
-                           "secret": secret})
+                           "secret": secret, "storedIn": store})
         return
     out = render.console()
     out.print(render.table(None, ["FIELD", "VALUE"], [
-        ["id", token_id], ["role", role], ["description", description or None]]))
+        ["id", token_id], ["role", role], ["description", description or None],
+        ["stored in", store]]))
     out.print(f"\n{secret}\n\nThis secret is shown once; it is stored only as a hash.",
               highlight=False)
     return

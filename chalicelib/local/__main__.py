@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from ..domain.errors import DefinitionError
 from ..settings import EXAMPLE_AUTOMATIONS, USER_AUTOMATIONS, get_settings
@@ -47,15 +48,24 @@ def banner(stack: LocalStack) -> str:
     runs_url = f"{stack.url}/api/automations/runs"
     ticks = f"tick every {options.tick_seconds} s" if options.tick_seconds else "no scheduler"
     token_note = "" if options.dev_token else "  (generated; set RUNS_DEV_TOKEN to keep one)"
+    if stack.backend == "sqlite":
+        backend = [f"  backend  sqlite   {_shown(stack.db_path)}   (runs, queues and tokens "
+                   "survive a restart; RUNS_BACKEND=moto for the AWS-emulated stack)"]
+        counters = ""
+    else:
+        backend = [f"  backend  moto     AWS emulated on {stack.emulator.endpoint} "
+                   "(in memory: nothing survives a restart)"]
+        counters = ", stream poller"
     return "\n".join([
         f"Automation Runs local stack ready on {stack.url}",
         f"  dashboard  {stack.url}/#token={stack.token}",
         f"  API      {stack.url}/api   (docs: {stack.url}/api/docs)",
         f"  token    {stack.token}   admin{token_note}",
-        f"  AWS      moto on {stack.emulator.endpoint}",
+        *backend,
+        *([f"  {stack.resumed}"] if stack.resumed else []),
         f"  automations  {_automations_note(get_settings().automations_dir)}",
-        f"  workers  {options.workers} step worker(s), 1 step-DLQ consumer, {ticks}, "
-        "stream poller",
+        f"  workers  {options.workers} step worker(s), 1 step-DLQ consumer, {ticks}"
+        f"{counters}",
         f"  try      curl -H 'Authorization: Bearer {stack.token}' {runs_url}",
         "Press Ctrl-C to stop.",
     ])
@@ -88,8 +98,12 @@ def main() -> int:
         while not stopping.wait(0.5):
             pass
     finally:
-        stack.stop()
-        log.info("stopped")
+        started = time.monotonic()
+        left = stack.stop()
+        for line in left:
+            log.warning("left in flight: %s", line)
+        log.info("stopped in %.1f s%s", time.monotonic() - started,
+                 "" if left else "; nothing left in flight")
     return 0
 
 

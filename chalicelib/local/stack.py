@@ -1,4 +1,5 @@
-"""The local stack: moto server, resources, admin token, API server, workers and scheduler.
+"""The local stack: the backend (a SQLite file, or a moto server), resources, admin token,
+API server, workers and scheduler.
 
 `LocalStack(StackOptions.from_env()).start()` brings everything up in this process and
 `stop()` takes it down again; `python -m chalicelib.local` wraps it for a terminal.
@@ -10,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +27,23 @@ from .emulator import (
     local_environment,
     restore_environment,
 )
+from .single_machine import (
+    DatabaseLock,
+    backend_of,
+    create_queues,
+    database_path,
+    describe_resume,
+    resume,
+    sqlite_environment,
+)
 
 log = logging.getLogger("runs.local")
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The stage `make package` builds: its per-function timeouts and memory apply locally too.
 DEPLOYED_STAGE = "prod"
+# Stopping waits this long for workers to finish their batch, then leaves the rest in flight.
+STOP_GRACE_S = 3.0
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -48,8 +61,10 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
 
 @dataclass(frozen=True)
 class StackOptions:
-    """What to start: ports, the admin token and how many of each thread."""
+    """What to start: backend, ports, the admin token and how many of each thread."""
 
+    backend: str = "sqlite"  # or "moto": the AWS-emulated stack
+    db_path: str = ""  # RUNS_DB, absolute ("" until from_env or the caller sets it)
     port: int = 8000
     moto_port: int = 0  # 0: any free port
     dev_token: str | None = None  # None: generate one
@@ -60,8 +75,11 @@ class StackOptions:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "StackOptions":
-        """Options from RUNS_PORT, RUNS_MOTO_PORT, RUNS_DEV_TOKEN, RUNS_WORKERS, RUNS_TICK_SECONDS."""
+        """Options from RUNS_BACKEND, RUNS_DB, RUNS_PORT, RUNS_MOTO_PORT, RUNS_DEV_TOKEN,
+        RUNS_WORKERS, RUNS_TICK_SECONDS."""
         return cls(
+            backend=backend_of(env),
+            db_path=database_path(env),
             port=_int(env, "RUNS_PORT", cls.port, 0),
             moto_port=_int(env, "RUNS_MOTO_PORT", cls.moto_port, 0),
             dev_token=env.get("RUNS_DEV_TOKEN") or None,
@@ -81,7 +99,12 @@ class LocalStack:
 
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
-        self.emulator = MotoEmulator(self.options.moto_port)
+        self.backend = self.options.backend
+        self.db_path = self.options.db_path or database_path({})
+        self.emulator = MotoEmulator(self.options.moto_port) if self.backend == "moto" else None
+        self._db_lock = DatabaseLock(self.db_path) if self.backend == "sqlite" else None
+        self.resumed: str | None = None
+        self._queues: dict[str, Any] | None = None
         self.stop_event = threading.Event()
         self.port = self.options.port or _free_port()
         self.token: str | None = None
@@ -106,15 +129,14 @@ class LocalStack:
         """Start every part; on failure, stop what already started and re-raise."""
         try:
             ensure_port_free(self.port, "RUNS_PORT")
-            endpoint = self.emulator.start()
-            log.info("moto server on %s", endpoint)
-            values = local_environment(endpoint, self.url, os.environ)
-            self._previous_env = apply_environment(values)
+            self._previous_env = apply_environment(self._backend_environment())
             self._reset_cold_start()
             app = _import_app()
             self._bind_api(app)
-            self._create_resources()
+            queues = self._create_resources()
             self.token = self._register_token()
+            if queues is not None:
+                self._resume(queues)
             self._start_threads(app)
             self._api_thread = threading.Thread(target=self._api.server.serve_forever,
                                                 name="api", daemon=True)
@@ -125,25 +147,65 @@ class LocalStack:
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop threads and servers, then restore the environment; safe to call twice."""
+    def _backend_environment(self) -> dict[str, str]:
+        if self.emulator is not None:
+            endpoint = self.emulator.start()
+            log.info("moto server on %s", endpoint)
+            return {**local_environment(endpoint, self.url, os.environ), "RUNS_BACKEND": "moto"}
+        self._db_lock.acquire()
+        log.info("database %s", self.db_path)
+        return sqlite_environment(self.db_path, self.url, os.environ)
+
+    def stop(self) -> list[str]:
+        """Stop the API, then the workers (each finishes its batch within a few seconds or is
+        left in flight, its messages released for the next start); safe to call twice.
+        Returns one line per thing left in flight."""
+        deadline = time.monotonic() + STOP_GRACE_S
         self.stop_event.set()
         if self._api is not None:
             if self._api_thread is not None:
                 self._api.shutdown()
             self._api.server.server_close()
             self._api = None
+        left: list[str] = []
         for thread in self.threads:
-            # A worker finishes its current batch; a long poll returns within wait_seconds.
-            thread.join(timeout=self.options.wait_seconds + 10)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
-                log.warning("%s did not stop in time", thread.name)
+                left += self._left_behind(thread)
         self.threads = []
-        self.emulator.stop()
+        left += self._waiting()
+        if self.emulator is not None:
+            self.emulator.stop()
         if self._previous_env is not None:
             restore_environment(self._previous_env)
             self._previous_env = None
             self._reset_cold_start()
+        if self._db_lock is not None:
+            self._db_lock.release()
+        return left
+
+    def _left_behind(self, thread: threading.Thread) -> list[str]:
+        """What a thread still busy at the deadline leaves; its messages are released."""
+        release = getattr(thread, "release_unfinished", None)
+        if release is None:
+            return [f"{thread.name} was still running"]
+        kept = "kept for the next start" if self.backend == "sqlite" else "lost with moto"
+        return [f"run {body.get('runId')} at step {body.get('stepIndex', '-')} "
+                f"({thread.name} was executing it; its message is {kept})"
+                for body in release()]
+
+    def _waiting(self) -> list[str]:
+        """Delayed and queued step messages (waits, retries) left in the backend."""
+        if not self._queues:
+            return []
+        from ..settings import get_settings
+
+        counts = self._queues[get_settings().step_queue].counts()
+        waiting = counts["delayed"] + counts["visible"] + counts["inFlight"]
+        if not waiting:
+            return []
+        return [f"{waiting} step message(s) (delays, retries, queued steps) kept in "
+                f"{self.db_path} for the next start"]
 
     @staticmethod
     def _reset_cold_start() -> None:
@@ -172,13 +234,28 @@ class LocalStack:
         except OSError as exc:
             raise PortInUse(self.port, "RUNS_PORT") from exc
 
-    def _create_resources(self) -> None:
+    def _create_resources(self) -> dict[str, Any] | None:
+        """The template's queues (and, on moto, tables and bucket); the SQLite queues by name."""
+        from ..settings import get_settings
+
+        if self.backend == "sqlite":
+            self._queues = create_queues(get_settings())
+            return self._queues
         import boto3
 
         from .resources import create_resources
 
         # The template leaves names to CloudFormation; locally they are the settings' names.
         create_resources(boto3.Session())
+        return None
+
+    def _resume(self, queues: dict[str, Any]) -> None:
+        """Pick up what a previous stack on this database left (see single_machine)."""
+        from ..bootstrap import container
+
+        self.resumed = describe_resume(resume(container(), queues))
+        if self.resumed:
+            log.info(self.resumed)
 
     def _register_token(self) -> str:
         from ..bootstrap import container
@@ -203,7 +280,6 @@ class LocalStack:
 
     def _start_threads(self, app: Any) -> None:
         from ..adapters.counters import StreamPoller
-        from ..adapters.sqs_queue import SqsQueue
         from ..handlers.entrypoints import consume_step_dlq, execute_steps, tick
         from ..settings import get_settings
         from .pollers import QueuePoller, Scheduler, StreamThread, lambda_context
@@ -220,7 +296,7 @@ class LocalStack:
         sources.append(("step-dlq", settings.step_dlq, "consume_step_dlq", consume_step_dlq,
                         dlq_context))
         for thread_name, queue_name, function_name, handler, context in sources:
-            queue = SqsQueue(queue_name, settings)  # one client per thread
+            queue = self._poll_queue(queue_name, settings)  # one client per thread
             self.threads.append(QueuePoller(
                 thread_name, queue, handler, queue_arn=queue.arn, region=settings.region,
                 batch_size=batch_sizes.get(function_name, 1),
@@ -231,11 +307,23 @@ class LocalStack:
                 tick, period_s=self.options.tick_seconds, region=settings.region,
                 rule_name=f"{prefix}-tick", stop_event=self.stop_event,
                 context=lambda_context(f"{prefix}-tick", self._timeout("tick"))))
-        self.threads.append(StreamThread(StreamPoller(settings),
-                                         interval_s=self.options.stream_interval_s,
-                                         stop_event=self.stop_event))
+        if self.backend == "moto":  # SQLite keeps its totals in the writes themselves
+            self.threads.append(StreamThread(StreamPoller(settings),
+                                             interval_s=self.options.stream_interval_s,
+                                             stop_event=self.stop_event))
         for thread in self.threads:
             thread.start()
+
+
+    def _poll_queue(self, name: str, settings: Any) -> Any:
+        if self.backend == "sqlite":
+            from ..adapters.sqlite_db import open_database
+            from ..adapters.sqlite_queue import SqliteQueue
+
+            return SqliteQueue(name, open_database(settings.runs_db), region=settings.region)
+        from ..adapters.sqs_queue import SqsQueue
+
+        return SqsQueue(name, settings)
 
 
 def _import_app():

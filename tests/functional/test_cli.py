@@ -23,7 +23,8 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def box(aws_container):
+def box(aws_container, monkeypatch):
+    monkeypatch.setenv("RUNS_BACKEND", "aws")  # `runs token create` writes to DynamoDB
     return aws_container
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -24,7 +25,8 @@ START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 # Never let the subprocess reach an endpoint or profile of the test environment.
 _INHERITED_AWS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
-                  "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "RUNS_MOTO_PORT")
+                  "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "RUNS_MOTO_PORT", "RUNS_BACKEND",
+                  "RUNS_DB")
 
 
 def free_port() -> int:
@@ -123,6 +125,8 @@ def launch(env: Mapping[str, str] | None = None, *, token: str = "integration-ad
     """Start the stack process and a thread collecting its output (does not wait)."""
     environ = {key: value for key, value in os.environ.items() if key not in _INHERITED_AWS}
     environ.update({
+        # A database file of its own (default backend: sqlite); pass RUNS_DB to share one.
+        "RUNS_DB": str(Path(tempfile.mkdtemp(prefix="runs-it-")) / "runs.db"),
         "RUNS_PORT": str(port or free_port()),
         "RUNS_DEV_TOKEN": token,
         "PYTHONUNBUFFERED": "1",

@@ -1,12 +1,15 @@
 """The local stack as a user sees it: `python -m chalicelib.local`, then real HTTP."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
-from .stack_process import launch
+from .stack_process import REPO, launch
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +74,34 @@ def test_port_in_use_is_reported_without_a_traceback():
     assert code != 0
     assert f"port {port}" in output and "RUNS_PORT" in output
     assert "Traceback" not in output
+
+
+def test_the_stack_says_which_backend_and_where_the_database_is(local_stack):
+    assert "backend  sqlite" in local_stack.output
+    assert "runs.db" in local_stack.output
+
+
+def test_token_create_needs_no_aws_variables_next_to_the_local_stack(start_stack, tmp_path):
+    db = str(tmp_path / "runs.db")
+    stack = start_stack({"RUNS_DB": db})
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("AWS_") and key not in ("RUNS_BACKEND", "RUNS_TABLE")}
+    created = subprocess.run(
+        [sys.executable, "-c", "import sys; from chalicelib.cli import main; sys.exit(main())",
+         "token", "create", "--role", "viewer"],
+        env={**env, "RUNS_DB": db}, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    assert created.returncode == 0, created.stderr
+    secret = next(line for line in created.stdout.splitlines() if line.startswith("rt_"))
+    assert stack.get("/api/automations/runs", token=secret).status == 200
+
+
+def test_the_moto_backend_is_kept(start_stack):
+    stack = start_stack({"RUNS_BACKEND": "moto"})
+    started = stack.post("/api/automations/order-pipeline/trigger", {"triggerData": {
+        "orderId": "o-1", "items": [{"price": 7}, {"price": 8}]}})
+    assert started.status == 202
+    run = stack.wait_for(f"/api/automations/runs/{started.body['id']}",
+                         lambda r: r.body.get("status") == "completed").body
+    assert run["steps"][-1]["output"]["total"] == 15
+    assert "backend  moto" in stack.output
