@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(PY) -m bench.cost
 	$(PY) -m bench.api_cost
 	$(PY) -m bench.sqlite_store
+	$(PY) -m bench.local_stack
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) build .pytest_cache $(PACKAGED_AUTOMATIONS)
