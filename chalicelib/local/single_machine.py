@@ -122,8 +122,9 @@ def resume(deps: Any, queues: Mapping[str, Any]) -> dict[str, Any]:
 
     released = sum(queue.release_in_flight() for queue in queues.values())
     steps = release_interrupted_steps(deps)
-    waiting = queues[deps.settings.step_queue].counts()["delayed"]
-    return {"messages": released, "steps": steps, "delayed": waiting}
+    counts = queues[deps.settings.step_queue].counts()
+    return {"messages": released, "steps": steps,
+            "waiting": counts["delayed"] + counts["visible"]}
 
 
 def describe_resume(found: Mapping[str, Any]) -> str | None:
@@ -135,6 +136,7 @@ def describe_resume(found: Mapping[str, Any]) -> str | None:
         parts.append(f"{len(found['steps'])} interrupted step(s) run again ({named}{more})")
     if found["messages"]:
         parts.append(f"{found['messages']} unfinished message(s) redelivered")
-    if found["delayed"]:
-        parts.append(f"{found['delayed']} delayed message(s) (waits, retries) wake when due")
+    if found["waiting"]:
+        parts.append(f"{found['waiting']} step message(s) (delays, retries, queued steps) "
+                     "delivered when due")
     return "resumed: " + "; ".join(parts) if parts else None

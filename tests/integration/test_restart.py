@@ -124,3 +124,26 @@ def test_a_restart_loses_nothing_and_resumes_every_run(tmp_path, http_sink):
         assert total == before[0] + 1 and before[1] <= ids
         assert totals == {"completed": 8, "failed": 1}
         assert f"interrupted step(s) run again ({slow} step call)" in second.output
+
+
+def test_ctrl_c_during_a_wait_keeps_the_run_and_says_so(tmp_path):
+    folder = tmp_path / "automations"
+    folder.mkdir()
+    (folder / "restart.yaml").write_text(AUTOMATIONS)
+    env = {"AUTOMATIONS_DIR": str(folder), "RUNS_DB": str(tmp_path / "runs.db"),
+           "RUNS_BACKEND": "sqlite", "RUNS_SECRET_SINK": "http://127.0.0.1:9"}
+
+    with running_stack(env) as first:
+        parked = _trigger(first, "parked")
+        _run(first, parked, lambda run: len(run["steps"]) > 1
+             and run["steps"][1]["status"] == "running")
+        stopping = time.monotonic()
+        assert first.stop(signal.SIGINT) == 0, first.output
+        assert time.monotonic() - stopping <= 5.0, first.output
+    assert "1 step message(s) (delays, retries, queued steps) kept in" in first.output
+
+    with running_stack(env) as second:
+        assert "1 step message(s) (delays, retries, queued steps) delivered when due" in (
+            second.output)
+        woke = _run(second, parked, lambda run: run["status"] in TERMINAL)
+        assert woke["status"] == "completed"
