@@ -68,6 +68,7 @@ class Stack:
                                         stderr=subprocess.STDOUT)
         self.lines: list[str] = []
         self.port = 0
+        self._clients = threading.local()
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + 90
         while not self.port:
@@ -84,15 +85,25 @@ class Stack:
                 self.port = int(match.group(1))
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=None if body is None else json.dumps(body),
-                         headers={"Authorization": f"Bearer {TOKEN}",
-                                  "Content-Type": "application/json"})
-            response = conn.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            conn.close()
+        """One request on this client thread's keep-alive connection (as an HTTP client
+        library's session would); reconnects once when the server closed it."""
+        for attempt in (1, 2):
+            conn = getattr(self._clients, "conn", None)
+            if conn is None:
+                conn = self._clients.conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=60)
+            try:
+                conn.request(method, path, body=None if body is None else json.dumps(body),
+                             headers={"Authorization": f"Bearer {TOKEN}",
+                                      "Content-Type": "application/json"})
+                response = conn.getresponse()
+                return response.status, json.loads(response.read() or b"null")
+            except (http.client.HTTPException, ConnectionError):
+                conn.close()
+                self._clients.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()

@@ -29,6 +29,10 @@ class RequestHandler(ChaliceRequestHandler):
     One log line per request (`GET /api/automations/runs 200 12 ms`) instead of an access log
     on stderr."""
 
+    # Chalice writes a response's headers and body separately: without TCP_NODELAY, a client
+    # keeping its connection alive waits for its delayed ACK (about 40 ms) before the body.
+    disable_nagle_algorithm = True
+
     def _generic_handle(self) -> None:
         self._started = time.monotonic()
         routes = RouteMatcher(list(self.local_gateway._app_object.routes))  # noqa: SLF001
