@@ -45,6 +45,7 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         # Every connection opened, with its thread: those of finished threads are closed
         # when the next one opens (a server may start a thread per request).
         self._connections: list[tuple[weakref.ref, sqlite3.Connection]] = []
@@ -81,13 +82,16 @@ class SqliteDatabase:
         """A `BEGIN IMMEDIATE` transaction: committed when the block ends, rolled back when it
         raises. Reads inside it see the latest committed data and no writer can interleave."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # Threads of this process queue on a lock rather than in SQLite's busy handler, which
+        # sleeps in steps of up to 100 ms while another connection holds the write lock.
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
