@@ -18,6 +18,8 @@ import http.client
 import json
 import os
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -69,6 +71,7 @@ class Stack:
         self.lines: list[str] = []
         self.port = 0
         self._clients = threading.local()
+        _started.append(self)
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + 90
         while not self.port:
@@ -260,10 +263,26 @@ def _seed_run(Run, Step, RunStatus, StepStatus, definition, at, i):  # noqa: N80
     return run, steps
 
 
+_started: list[Stack] = []
+
+
 def main() -> None:
+    """Run the bench; whatever happens, stop the stacks it started and remove its files."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = Path(tempfile.mkdtemp(prefix="runs-bench-"))
+    try:
+        bench(work)
+    finally:
+        for stack in _started:
+            if stack.process.poll() is None:
+                stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(work: Path) -> None:
+    """Every figure, in order: fresh database, ~1,000 runs, 10,000 runs, 100,000 runs."""
     total_runs = int(os.environ.get("BENCH_RUNS", "10000"))
     seed_to = int(os.environ.get("BENCH_SEED_TO", "100000"))
-    work = Path(tempfile.mkdtemp(prefix="runs-bench-"))
     automations = work / "automations"
     automations.mkdir()
     (automations / "bench.yaml").write_text(AUTOMATIONS)
