@@ -45,8 +45,9 @@ def sqlite_environment(db_path: str, api_url: str, current: Mapping[str, str]) -
         # Example automations call services on loopback (including this stack's own API).
         "ALLOW_PRIVATE_HTTP": "true",
         "RUNS_SECRET_RUNS_BASE_URL": api_url,
-        # No X-Ray daemon nor CloudWatch here: traces and EMF metric records would only cost
-        # time and fill the terminal.
+        # Quiet terminal, as on moto: Powertools' dev switch stops metric blobs and the
+        # service's logger prints one line per record; no X-Ray daemon here either.
+        "POWERTOOLS_DEV": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
