@@ -29,7 +29,7 @@ automations:
   - name: single
     trigger: { type: manual }
     concurrency: { limit: 1 }
-    timeout: 1000
+    timeout: 60000
     actions:
       - name: call
         type: http
@@ -228,7 +228,7 @@ def test_a_run_whose_executor_was_killed_mid_step_is_timed_out_by_the_sweeper(
     assert step.status == StepStatus.RUNNING and step.claim_token  # claimed, under lease
 
     assert sweep(deps)["timedOut"] == 0  # before its deadline the run is left alone
-    clock.advance(2)
+    clock.advance(61)  # past the 60 s run timeout, without waiting for it
     assert sweep(deps)["timedOut"] == 1
     drain_queue(deps)
 
