@@ -40,6 +40,9 @@ class Settings:
     # early: a run item is rewritten on each transition).
     item_budget_bytes: int = 16 * 1024
     max_trigger_bytes: int = 256 * 1024
+    # An http action's response body over this size fails the attempt (not retried): the
+    # body is held in the executor's memory and stored as the step output.
+    http_max_response_bytes: int = 1024 * 1024
     executor_timeout_s: int = 900
     dev_token: str | None = None
     # Powertools' service (the stack's name when deployed: a dimension of every metric) and
@@ -74,6 +77,8 @@ class Settings:
             allow_private_http=_flag(env.get("ALLOW_PRIVATE_HTTP")),
             item_budget_bytes=int(env.get("ITEM_BUDGET_BYTES", cls.item_budget_bytes)),
             executor_timeout_s=int(env.get("EXECUTOR_TIMEOUT_S", cls.executor_timeout_s)),
+            http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES",
+                                                cls.http_max_response_bytes)),
             dev_token=env.get("RUNS_DEV_TOKEN") or None,
             service=env.get("POWERTOOLS_SERVICE_NAME") or cls.service,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import threading
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -77,8 +78,8 @@ def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def _decode_body(response: urllib3.BaseHTTPResponse) -> Any:
-    text = response.data.decode("utf-8", errors="replace")
+def _decode_body(response: urllib3.BaseHTTPResponse, data: bytes) -> Any:
+    text = data.decode("utf-8", errors="replace")
     if "json" in (response.headers.get("Content-Type") or "").lower() and text.strip():
         try:
             return json.loads(text)
@@ -123,7 +124,66 @@ def _check_status(method: str, url: str, props: HttpProps, response, output, now
     )
 
 
-def _send(method: str, props: HttpProps, ctx: ActionContext) -> urllib3.BaseHTTPResponse:
+class _Watchdog:
+    """One deadline for a whole attempt: socket timeouts bound each read, so a server that
+    trickles its answer could stretch an attempt for ever; at the deadline the watchdog shuts
+    the attempt's socket down, which ends whatever read is in progress."""
+
+    def __init__(self, seconds: float) -> None:
+        self.connections: list[urllib3.connection.HTTPConnection] = []
+        self.fired = threading.Event()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._timer.cancel()
+
+    def close(self) -> None:
+        """Close every connection the attempt opened."""
+        for connection in self.connections:
+            connection.close()
+
+    def _fire(self) -> None:
+        self.fired.set()
+        for connection in list(self.connections):
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+    def pool(self, scheme: str, address: str, port: int, host: str,
+             timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
+        """A one-use pool whose connections the watchdog can shut down."""
+        watched = self.connections
+        secure = scheme == "https"
+        base = urllib3.connection.HTTPSConnection if secure else urllib3.connection.HTTPConnection
+
+        class Watched(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                watched.append(self)
+                super().connect()
+
+        if secure:
+            class WatchedHttpsPool(urllib3.HTTPSConnectionPool):
+                ConnectionCls = Watched
+
+            return WatchedHttpsPool(address, port, timeout=timeout, retries=False,
+                                    server_hostname=host, assert_hostname=host)
+
+        class WatchedPool(urllib3.HTTPConnectionPool):
+            ConnectionCls = Watched
+
+        return WatchedPool(address, port, timeout=timeout, retries=False)
+
+
+def _request(method: str, props: HttpProps, ctx: ActionContext, watchdog: _Watchdog,
+             seconds: float) -> urllib3.BaseHTTPResponse:
     url = parse_url(props.url)
     host = url.host.strip("[]")  # IPv6 literals come bracketed
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -137,26 +197,62 @@ def _send(method: str, props: HttpProps, ctx: ActionContext) -> urllib3.BaseHTTP
     target = url.request_uri
     if props.query:
         target += ("&" if url.query else "?") + urlencode(props.query, doseq=True)
+    pool = watchdog.pool(url.scheme, address, port, host,
+                         urllib3.Timeout(connect=seconds, read=seconds))
+    return pool.urlopen(method, target, body=body, headers=headers, redirect=False,
+                        assert_same_host=False, preload_content=False, release_conn=False)
+
+
+def _read_capped(method: str, url: str, response: urllib3.BaseHTTPResponse,
+                 limit: int) -> bytes:
+    """The body, refused (non-retryable) once it passes `limit` bytes."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(method, url, limit, int(declared))
+    chunks, size = [], 0
+    for chunk in response.stream(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(method, url, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(method: str, url: str, limit: int, declared: int | None = None) -> ActionError:
+    size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
+    return ActionError(
+        f"{method} {url} answered {size}; the response size limit is {limit} bytes "
+        "(HTTP_MAX_RESPONSE_BYTES)", "ResponseTooLarge", retryable=False,
+        detail={"limit": limit, **({"contentLength": declared} if declared else {})},
+    )
+
+
+def _exchange(method: str, props: HttpProps, ctx: ActionContext) -> tuple[Any, bytes]:
+    """Send the request and read the capped body, all within the attempt's remaining time."""
     seconds = ctx.remaining_s()
-    timeout = urllib3.Timeout(connect=seconds, read=seconds)
-    if url.scheme == "https":
-        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-            address, port, timeout=timeout, retries=False,
-            server_hostname=host, assert_hostname=host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
-    try:
-        return pool.urlopen(method, target, body=body, headers=headers, redirect=False,
-                            assert_same_host=False)
-    finally:
-        pool.close()
+    with _Watchdog(seconds) as watchdog:
+        try:
+            response = _request(method, props, ctx, watchdog, seconds)
+            try:
+                return response, _read_capped(method, props.url, response,
+                                              ctx.settings.http_max_response_bytes)
+            finally:
+                response.close()
+        except ActionError:
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if watchdog.fired.is_set():
+                raise ActionError(f"{method} {props.url} timed out after {int(seconds * 1000)} "
+                                  "ms", "Timeout", retryable=True, timed_out=True) from exc
+            raise
+        finally:
+            watchdog.close()  # one request per connection: never left open to the server
 
 
 def call(method: str, props: HttpProps, ctx: ActionContext) -> dict[str, Any]:
     """Perform the request; the output is `{status, headers, body}`."""
     try:
-        response = _send(method, props, ctx)
+        response, data = _exchange(method, props, ctx)
     except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass
         raise ActionError(f"{method} {props.url} failed: {exc}", "NetworkError",
                           retryable=True) from exc
@@ -172,7 +268,7 @@ def call(method: str, props: HttpProps, ctx: ActionContext) -> dict[str, Any]:
     output = {
         "status": response.status,
         "headers": mask_headers(dict(response.headers)),
-        "body": _decode_body(response),
+        "body": _decode_body(response, data),
     }
     _check_status(method, props.url, props, response, output, ctx.now())
     return output

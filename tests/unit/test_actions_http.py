@@ -1,6 +1,10 @@
 """http/* actions against a real local HTTP server."""
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -100,6 +104,75 @@ def test_slow_answer_is_a_retryable_timeout(http_sink):
         run("get", url=f"{http_sink.url}/slow", ctx={"timeout_s": 0.3})
     error = raised.value
     assert (error.error_type, error.retryable, error.timed_out) == ("Timeout", True, True)
+
+
+@contextmanager
+def trickling_server(body_bytes: int, every_s: float, *, chunked: bool = False):
+    """A raw HTTP server that answers at once, then sends its body one byte per `every_s`
+    (each socket read is quick, the whole answer is not)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {body_bytes}"
+            connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{length}"
+                               "\r\n\r\n".encode())
+            try:
+                for _ in range(body_bytes):
+                    if stop.wait(every_s):
+                        return
+                    connection.sendall(b"1\r\nx\r\n" if chunked else b"x")
+                if chunked:
+                    connection.sendall(b"0\r\n\r\n")
+            except OSError:
+                return  # the client hung up
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_a_server_trickling_its_answer_is_cut_off_at_the_attempt_timeout():
+    with trickling_server(body_bytes=40, every_s=0.1) as url:  # 4 s in all, 0.1 s per read
+        started = time.monotonic()
+        with pytest.raises(ActionError) as raised:
+            run("get", url=f"{url}/trickle", ctx={"timeout_s": 0.5})
+        elapsed = time.monotonic() - started
+    error = raised.value
+    assert (error.error_type, error.retryable, error.timed_out) == ("Timeout", True, True)
+    assert elapsed < 2, f"the attempt took {elapsed:.1f} s, not about its 0.5 s timeout"
+
+
+def test_a_response_over_the_size_limit_is_a_clear_non_retryable_error(http_sink):
+    http_sink.respond("/big", body="x" * 3000, headers={"Content-Type": "text/plain"})
+    small = Settings(allow_private_http=True, http_max_response_bytes=1024)
+    with pytest.raises(ActionError) as raised:
+        run("get", url=f"{http_sink.url}/big", ctx={"settings": small})
+    error = raised.value
+    assert (error.error_type, error.retryable) == ("ResponseTooLarge", False)
+    assert "the response size limit is 1024 bytes" in error.message
+    assert run("get", url=f"{http_sink.url}/big")["body"] == "x" * 3000  # under the default
+
+
+def test_a_body_without_a_length_is_cut_off_at_the_size_limit():
+    small = Settings(allow_private_http=True, http_max_response_bytes=10)
+    with trickling_server(body_bytes=50, every_s=0.001, chunked=True) as url:
+        with pytest.raises(ActionError) as raised:
+            run("get", url=f"{url}/chunked", ctx={"settings": small})
+    assert (raised.value.error_type, raised.value.retryable) == ("ResponseTooLarge", False)
+
+
+def test_the_default_response_size_limit_is_one_megabyte_and_a_setting():
+    assert Settings().http_max_response_bytes == 1024 * 1024
+    assert Settings.from_env({"HTTP_MAX_RESPONSE_BYTES": "2048"}).http_max_response_bytes == 2048
 
 
 def test_connection_refused_is_a_retryable_network_error(http_sink):
