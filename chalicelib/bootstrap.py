@@ -5,7 +5,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .faults import NO_FAULTS, Faults, FaultyPort
 from .settings import Settings, get_settings
+
+# The ports whose calls pass through the fault hooks when a fault plan is installed.
+FAULTY_PORTS = frozenset({"repo", "markers", "slots", "step_queue", "exhausted_queue"})
 
 
 @dataclass
@@ -18,11 +22,14 @@ class Container:
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _get(self, name: str, build: Callable[[], Any]) -> Any:
-        if name in self.overrides:
+        if name in self.overrides and not (name in FAULTY_PORTS and self.faults.active):
             return self.overrides[name]
         with self._lock:
             if name not in self._built:
-                self._built[name] = build()
+                port = self.overrides[name] if name in self.overrides else build()
+                if name in FAULTY_PORTS and self.faults.active:
+                    port = FaultyPort(port, name, self.faults)
+                self._built[name] = port
             return self._built[name]
 
     @property
@@ -31,6 +38,11 @@ class Container:
         from .adapters.sqlite_db import open_database
 
         return self._get("sqlite", lambda: open_database(self.settings.runs_db))
+
+    @property
+    def faults(self) -> Faults:
+        """The fault-injection hooks (tests/reliability); no-ops unless overridden."""
+        return self.overrides.get("faults", NO_FAULTS)
 
     @property
     def repo(self):

@@ -30,7 +30,8 @@ class Settings:
     runs_table: str = "automation-runs"
     step_queue: str = "automation-runs-steps"
     step_dlq: str = "automation-runs-steps-dlq"
-    exhausted_queue: str = "automation-runs-exhausted"
+    # FIFO, so a repeated send of a run's exhausted message (same deduplication id) is dropped.
+    exhausted_queue: str = "automation-runs-exhausted.fifo"
     payload_bucket: str = "automation-runs-payloads"
     automations_dir: str = PACKAGED_AUTOMATIONS
     retention_days: int = 30

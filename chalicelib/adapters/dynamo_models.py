@@ -336,4 +336,5 @@ def item_to_step(item: StepItemBase) -> Step:
         reused_from=item.reused_from,
         claim_token=item.claim_token,
         next_attempt_at=parse_iso(item.next_attempt_at),
+        lease_until=parse_iso(item.lease_until),
     )

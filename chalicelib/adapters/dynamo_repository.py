@@ -18,7 +18,9 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from ..domain.clock import iso
-from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StepConflict
+from ..domain.errors import (
+    AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
+)
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.statuses import RunStatus, StepStatus, can_transition
 from ..settings import Settings
@@ -142,7 +144,9 @@ class DynamoRunRepository:
     def update_run(
         self, run: Run, *, expected_status: RunStatus, event: Event | None = None
     ) -> Run:
-        """One UpdateItem conditional on the stored status; the event is appended in it."""
+        """One UpdateItem conditional on the stored status and version (so a writer that read
+        an older copy cannot overwrite fields another writer changed); the event is appended
+        in it. A lost race on the version alone raises StaleRun with the stored run."""
         if run.status != expected_status and not can_transition(expected_status, run.status):
             # An illegal request needs no write; one read names the current status.
             current = self.get_run(run.id)
@@ -152,7 +156,8 @@ class DynamoRunRepository:
         kwargs = self.tables.connection.get_operation_kwargs(
             run.id, RUN_SK,
             actions=self._run_actions(run, event),
-            condition=(model.status == expected_status.value) & live,
+            condition=(model.status == expected_status.value) & (model.version == run.version)
+            & live,
             return_values=ALL_NEW,
             return_values_on_condition_failure=ALL_OLD,
         )
@@ -160,6 +165,8 @@ class DynamoRunRepository:
             response = conditional(self.client.update_item, kwargs)
         except ConditionFailed as exc:
             current = self._live(run.id, exc.item)
+            if current.status == expected_status:
+                raise StaleRun(current) from exc
             raise InvalidTransition(run.id, current.status.value, run.status.value) from exc
         return self._to_run(model.from_raw_data(response["Attributes"]))
 
@@ -263,7 +270,7 @@ class DynamoRunRepository:
             conditional(self.client.put_item, kwargs)
         except ConditionFailed as exc:
             raise StepConflict(run_id, step.index, _status_of(exc.item)) from exc
-        return step
+        return replace(step, lease_until=None)
 
     def list_runs(
         self, filt: RunFilter, *, limit: int, after: str | None = None, offset: int = 0

@@ -9,7 +9,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StepConflict
+from ..domain.errors import (
+    AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
+)
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.statuses import RunStatus, StepStatus, can_transition
 from ..services.ports import TokenRecord
@@ -38,7 +40,6 @@ class MemoryRunRepository:
     def __init__(self, clock=time.time) -> None:
         self._runs: dict[str, Run] = {}
         self._steps: dict[str, dict[int, Step]] = {}
-        self._leases: dict[tuple[str, int], datetime | None] = {}
         self._lock = threading.RLock()
         self._clock = clock
 
@@ -74,6 +75,8 @@ class MemoryRunRepository:
                 run.status != expected_status and not can_transition(expected_status, run.status)
             ):
                 raise InvalidTransition(run.id, current.status.value, run.status.value)
+            if current.version != run.version:
+                raise StaleRun(current)
             events = current.events + ((event,) if event else ())
             # Only the mutable fields change, as in the DynamoDB and SQLite adapters.
             stored = replace(run, events=events, version=current.version + 1,
@@ -90,8 +93,7 @@ class MemoryRunRepository:
         with self._lock:
             # Conditional on the step alone (one item per write on DynamoDB).
             stored = self._steps.setdefault(run_id, {}).get(step.index)
-            lease = self._leases.get((run_id, step.index))
-            if stored is not None and not _claimable(stored, lease, now):
+            if stored is not None and not _claimable(stored, now):
                 raise StepConflict(run_id, step.index, stored.status.value)
             claimed = replace(
                 step,
@@ -101,9 +103,9 @@ class MemoryRunRepository:
                 attempts=stored.attempts if stored else step.attempts,
                 started_at=stored.started_at if stored and stored.started_at else step.started_at,
                 next_attempt_at=None,
+                lease_until=lease_until,
             )
             self._steps[run_id][step.index] = claimed
-            self._leases[(run_id, step.index)] = lease_until
             return claimed
 
     def write_step(
@@ -121,9 +123,9 @@ class MemoryRunRepository:
                 token is not None and (stored is None or stored.claim_token != token)
             ):
                 raise StepConflict(run_id, step.index, status.value if status else None)
-            self._steps[run_id][step.index] = step
-            self._leases[(run_id, step.index)] = None
-            return step
+            written = replace(step, lease_until=None)
+            self._steps[run_id][step.index] = written
+            return written
 
     def _matching(self, filt: RunFilter) -> list[Run]:
         now = self._clock()
@@ -171,16 +173,15 @@ class MemoryRunRepository:
     def delete_run(self, run_id: str) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
-            for index in self._steps.pop(run_id, {}):
-                self._leases.pop((run_id, index), None)
+            self._steps.pop(run_id, None)
 
 
-def _claimable(stored: Step, lease: datetime | None, now: datetime) -> bool:
+def _claimable(stored: Step, now: datetime) -> bool:
     if stored.status == StepStatus.PENDING:
         return True
     if stored.status != StepStatus.RUNNING:
         return False
-    if lease is not None and lease > now:
+    if stored.lease_until is not None and stored.lease_until > now:
         return False
     return stored.next_attempt_at is None or stored.next_attempt_at <= now
 
@@ -227,16 +228,27 @@ class MemoryTokenStore:
 
 
 class MemoryQueue:
-    """A queue that keeps what was sent, with the delay asked for."""
+    """A queue that keeps what was sent, with the delay asked for; sends repeating a
+    `dedup_id` are dropped, as a FIFO queue does."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[dict[str, Any], int]] = []
+        self.visibility: dict[str, int] = {}  # receipt handle → last visibility asked for
+        self._dedup_ids: set[str] = set()
         self._lock = threading.Lock()
 
-    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
+    def send(self, body: dict[str, Any], delay_seconds: int = 0,
+             dedup_id: str | None = None) -> str:
         with self._lock:
-            self.messages.append((body, delay_seconds))
+            if dedup_id is None or dedup_id not in self._dedup_ids:
+                self.messages.append((body, delay_seconds))
+            if dedup_id is not None:
+                self._dedup_ids.add(dedup_id)
         return str(uuid.uuid4())
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        with self._lock:
+            self.visibility[receipt_handle] = seconds
 
     def drain(self) -> list[tuple[dict[str, Any], int]]:
         with self._lock:

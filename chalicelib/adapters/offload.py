@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from ..domain.errors import StaleRun
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.statuses import RunStatus, StepStatus
 
@@ -56,7 +57,7 @@ class OffloadingRunRepository:
     def write_step(self, run_id: str, step: Step, *, expect: Collection[StepStatus | None],
                    token: str | None = None) -> Step:
         self.inner.write_step(run_id, self._stash_step(run_id, step), expect=expect, token=token)
-        return step
+        return step.evolve(lease_until=None)
 
     def claim_step(self, run_id: str, step: Step, **kwargs: Any) -> Step:
         claimed = self.inner.claim_step(run_id, self._stash_step(run_id, step), **kwargs)
@@ -64,7 +65,10 @@ class OffloadingRunRepository:
 
     def update_run(self, run: Run, *, expected_status: RunStatus,
                    event: Event | None = None) -> Run:
-        stored = self.inner.update_run(run, expected_status=expected_status, event=event)
+        try:
+            stored = self.inner.update_run(run, expected_status=expected_status, event=event)
+        except StaleRun as exc:
+            raise StaleRun(self._load_run(exc.stored)) from exc
         return stored.evolve(trigger_data=run.trigger_data)
 
     # -- reading -------------------------------------------------------------------------

@@ -141,15 +141,19 @@ class SqliteQueue:
                 row["dead_letter"], row["max_receive_count"])
         return self._attributes
 
-    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
-        """Store `body` as JSON, hidden for the delay (0..900 s); returns the message id."""
+    def send(self, body: dict[str, Any], delay_seconds: int = 0,
+             dedup_id: str | None = None) -> str:
+        """Store `body` as JSON, hidden for the delay (0..900 s); returns the message id.
+        A send repeating a `dedup_id` whose message is still queued is dropped (the message id
+        derives from it), as the FIFO exhausted-runs queue does on SQS."""
         self.attributes  # noqa: B018 - QueueNotFound before anything is written
         delay = clamp_delay(delay_seconds)
-        message_id = str(uuid.uuid4())
+        message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}:{dedup_id}")) \
+            if dedup_id is not None else str(uuid.uuid4())
         now = self.clock()
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         with self.db.write() as tx:
-            tx.execute("INSERT INTO queue_messages (id, queue, body, sent_at, visible_at)"
+            tx.execute("INSERT OR IGNORE INTO queue_messages (id, queue, body, sent_at, visible_at)"
                        " VALUES (?, ?, ?, ?, ?)", (message_id, self.name, text, now, now + delay))
         self._wakeup.notify()
         self._purge_expired(now)

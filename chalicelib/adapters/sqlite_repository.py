@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.clock import iso, parse_iso
-from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StepConflict
+from ..domain.errors import (
+    AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
+)
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.statuses import RunStatus, StepStatus, can_transition
 from .sqlite_db import SqliteDatabase
@@ -155,6 +157,7 @@ def _row_to_step(row: sqlite3.Row) -> Step:
         reused_from=body["reusedFrom"],
         claim_token=body["claimToken"],
         next_attempt_at=parse_iso(body["nextAttemptAt"]),
+        lease_until=parse_iso(row["lease_until"]) if "lease_until" in row.keys() else None,
     )
 
 
@@ -339,19 +342,23 @@ class SqliteRunRepository:
     def get_detail(self, run_id: str) -> tuple[Run, list[Step]]:
         with self.db.snapshot() as conn:
             run = self._runs(conn, [self._live_row(conn, run_id)])[0]
-            rows = conn.execute("SELECT idx, body FROM steps WHERE run_id = ? ORDER BY idx",
+            rows = conn.execute("SELECT idx, body, lease_until FROM steps WHERE run_id = ?"
+                                " ORDER BY idx",
                                 (run_id,)).fetchall()
         return run, [_row_to_step(row) for row in rows]
 
     def update_run(
         self, run: Run, *, expected_status: RunStatus, event: Event | None = None
     ) -> Run:
-        """Write the mutable fields if the stored, live run is still in `expected_status`."""
+        """Write the mutable fields if the stored, live run is still in `expected_status` and
+        at `run.version` (StaleRun with the stored run when another write came first)."""
         legal = run.status == expected_status or can_transition(expected_status, run.status)
         with self.db.write() as tx:
             current = self._live_row(tx, run.id)
             if not legal or current["status"] != expected_status.value:
                 raise InvalidTransition(run.id, current["status"], run.status.value)
+            if current["version"] != run.version:
+                raise StaleRun(self._runs(tx, [current])[0])
             tx.execute(
                 "UPDATE runs SET status = :status, state = :state, expires_at = :expires_at,"
                 " version = version + 1, events = CASE WHEN :event IS NULL THEN events"
@@ -394,6 +401,7 @@ class SqliteRunRepository:
                 started_at=(stored.started_at if stored and stored.started_at
                             else step.started_at),
                 next_attempt_at=None,
+                lease_until=lease_until,
             )
             expiry = row["expires_at"] if row is not None and row["expires_at"] is not None \
                 else self._step_expiry()
@@ -427,7 +435,7 @@ class SqliteRunRepository:
                 " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (run_id, idx) DO UPDATE SET"
                 " body = excluded.body, lease_until = NULL, expires_at = excluded.expires_at",
                 (run_id, step.index, _step_body(step), self._step_expiry()))
-        return step
+        return replace(step, lease_until=None)
 
     # -- lists and counts --------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """MessageQueue on Amazon SQS (step queue, exhausted-runs queue), plus the local pollers' calls."""
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ from .aws_client import LazyClient
 MAX_DELAY_SECONDS = 900
 MAX_RECEIVE_MESSAGES = 10
 MAX_WAIT_SECONDS = 20
+MAX_VISIBILITY_SECONDS = 12 * 3600
 
 
 class QueueNotFound(RuntimeError):
@@ -64,14 +66,36 @@ class SqsQueue:
             self._arn = attributes["QueueArn"]
         return self._arn
 
-    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
-        """Send `body` as JSON, delayed by up to 900 s; returns the SQS message id."""
-        response = self.client.send_message(
-            QueueUrl=self.url,
-            MessageBody=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            DelaySeconds=clamp_delay(delay_seconds),
+    @property
+    def fifo(self) -> bool:
+        """A FIFO queue (its name ends in `.fifo`): sends are deduplicated, never delayed."""
+        return self.name.endswith(".fifo")
+
+    def send(self, body: dict[str, Any], delay_seconds: int = 0,
+             dedup_id: str | None = None) -> str:
+        """Send `body` as JSON, delayed by up to 900 s; returns the SQS message id.
+
+        On a FIFO queue `dedup_id` is the MessageDeduplicationId (and the message group): a
+        send repeated with it within SQS's five-minute window is accepted but not delivered
+        again, which makes retrying a send whose answer was lost safe.
+        """
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.url,
+            "MessageBody": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        }
+        if self.fifo:
+            key = dedup_id or hashlib.sha256(kwargs["MessageBody"].encode()).hexdigest()
+            kwargs.update(MessageGroupId=key[:128], MessageDeduplicationId=key[:128])
+        else:
+            kwargs["DelaySeconds"] = clamp_delay(delay_seconds)
+        return self.client.send_message(**kwargs)["MessageId"]
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        """Hide a received message for `seconds` from now (0 hands it back at once)."""
+        self.client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, int(seconds))),
         )
-        return response["MessageId"]
 
     def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[dict[str, Any]]:
         """Long-poll for up to `max_messages` messages, as ReceiveMessage returns them."""

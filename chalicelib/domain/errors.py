@@ -68,6 +68,15 @@ class InvalidTransition(Conflict):
         self.requested = requested
 
 
+class StaleRun(InvalidTransition):
+    """The run item changed since it was read (same status, newer `version`); `stored` is the
+    run as it is now, so the writer can apply its change again."""
+
+    def __init__(self, stored: Any) -> None:
+        super().__init__(stored.id, stored.status.value, stored.status.value)
+        self.stored = stored
+
+
 class StepConflict(Conflict):
     """A step claim or result write lost to another executor (claim token mismatch)."""
 

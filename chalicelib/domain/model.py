@@ -47,8 +47,10 @@ class Step:
     output: Any = None
     error: dict[str, Any] | None = None
     reused_from: str | None = None
+    # The claim of the attempt in flight; while parked, the token its wake-up message carries.
     claim_token: str | None = None
     next_attempt_at: datetime | None = None  # set while waiting for a retry or a delay
+    lease_until: datetime | None = None  # a claimed attempt's lease (set by claims only)
 
     @property
     def duration_ms(self) -> int | None:

@@ -20,6 +20,7 @@ from ..domain.errors import RunNotFound, StepConflict
 from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from ..observability import logger
 from ..services import lifecycle
+from ..services.delivery import NO_DELIVERY, Delivery
 
 
 def _remaining(event) -> Callable[[], int]:
@@ -43,13 +44,24 @@ def process_step_record(deps, record: SQSRecord, remaining: Callable[[], int]) -
     from ..services.executor import process_step_message  # noqa: PLC0415
 
     body = record.json_body
+    delivery = _delivery(deps, record)
     with logger.append_context_keys(run_id=body.get("runId"), step=body.get("stepIndex")):
         try:
-            process_step_message(deps, body, remaining)
-        except Exception:  # redelivered by SQS, then dead-lettered
+            delivery.start()
+            process_step_message(deps, body, remaining, delivery)
+        except Exception:  # redelivered by SQS after a short backoff, then dead-lettered
             logger.exception("step message failed")
+            delivery.failed()
             raise
         logger.info("step message done")
+
+
+def _delivery(deps, record: SQSRecord):
+    """The record's delivery: its visibility follows the executor's leases (delivery.py)."""
+    if not record.receipt_handle:
+        return NO_DELIVERY
+    count = int(record.attributes.approximate_receive_count or 1)
+    return Delivery(deps.step_queue, record.receipt_handle, count, deps.clock)
 
 
 def handle_step_batch(event) -> dict[str, Any]:
@@ -87,6 +99,7 @@ def fail_crashed_run(deps, body: dict[str, Any]) -> None:
     if is_terminal(run.status):
         if not lifecycle.followed_up(deps, run):
             lifecycle.after_end(deps, run)  # it crashed right after the run ended
+        lifecycle.settle_steps(deps, run, steps)
         return
     if run.status == RunStatus.PENDING:
         run = lifecycle.begin(deps, run, actor="dlq")

@@ -173,6 +173,8 @@ def _create_queues(sqs, template: dict[str, Any], names: dict[str, str]) -> dict
             for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
             if key in props
         }
+        if props.get("FifoQueue"):
+            attributes["FifoQueue"] = "true"
         redrive = props.get("RedrivePolicy")
         if redrive:
             target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]

@@ -20,15 +20,21 @@ def limit_of(run: Run) -> int | None:
     return concurrency.get("limit")
 
 
-def step_message(run_id: str, index: int) -> dict[str, Any]:
-    """The step queue message `{runId, stepIndex, token}`."""
-    return {"runId": run_id, "stepIndex": index, "token": str(uuid.uuid4())}
+def step_message(run_id: str, index: int, token: str | None = None,
+                 parent: str | None = None) -> dict[str, Any]:
+    """The step queue message `{runId, stepIndex, token}` (+ `parent`: the token of the
+    wake-up this one passes on, see executor._woken_early)."""
+    message = {"runId": run_id, "stepIndex": index, "token": token or str(uuid.uuid4())}
+    if parent is not None:
+        message["parent"] = parent
+    return message
 
 
-def enqueue(deps, run: Run, index: int | None = None, delay_seconds: int = 0) -> None:
+def enqueue(deps, run: Run, index: int | None = None, delay_seconds: int = 0, *,
+            token: str | None = None, parent: str | None = None) -> None:
     """Send the message that makes the executor (re)start `run` at `index`."""
     start = index if index is not None else (run.resume_from or 0)
-    deps.step_queue.send(step_message(run.id, start), delay_seconds=delay_seconds)
+    deps.step_queue.send(step_message(run.id, start, token, parent), delay_seconds=delay_seconds)
 
 
 def admit(deps, run: Run) -> None:
@@ -100,4 +106,5 @@ def release(deps, run: Run) -> None:
     if limit is None:
         return
     deps.slots.release(run.automation_name, run.id)
+    deps.faults.point("admission.after_release")
     admit_waiting(deps, run.automation_name, limit, recover=False)

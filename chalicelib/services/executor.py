@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..domain.statuses import STEP_TERMINAL, TERMINAL, RunStatus, StepStatus
 from ..observability import emit, logger
 from . import admission, lifecycle
 from .attempt import Outcome, attempt_timeout_s, run_attempt
+from .delivery import NO_DELIVERY
 
 HANDOVER_MARGIN_MS = 5_000
 LEASE_MARGIN = timedelta(seconds=60)
@@ -45,8 +47,22 @@ def policy_for(run: Run, index: int) -> _Policy:
     return _Policy(action.get("retry") or run.definition.get("retry") or {"maxAttempts": 1})
 
 
-def process_step_message(deps, message: dict[str, Any],
-                         remaining_ms: Callable[[], int]) -> None:
+@dataclass(frozen=True)
+class Carrier:
+    """What the message being processed brings along: its wake-up token (and the token it
+    was sent to replace) and its delivery (visibility) on the queue."""
+
+    token: str | None = None
+    parent: str | None = None
+    delivery: Any = NO_DELIVERY
+
+    @classmethod
+    def of(cls, message: dict[str, Any], delivery: Any = NO_DELIVERY) -> "Carrier":
+        return cls(message.get("token") or str(uuid.uuid4()), message.get("parent"), delivery)
+
+
+def process_step_message(deps, message: dict[str, Any], remaining_ms: Callable[[], int],
+                         delivery: Any = NO_DELIVERY) -> None:
     """Advance the run named by a step message as far as this invocation may."""
     if message.get("kind") == "failure":
         lifecycle.dispatch_failure_handlers(deps, message["runId"])
@@ -60,23 +76,23 @@ def process_step_message(deps, message: dict[str, Any],
         run = lifecycle.begin(deps, run)
         if run is None:
             return
+        deps.faults.point("executor.after_begin")
     if run.status in TERMINAL:
         _settle_ended(deps, run, steps)
         return
     if run.status != RunStatus.RUNNING:
         return
-    _advance(deps, run, {step.index: step for step in steps}, remaining_ms)
+    _advance(deps, run, {step.index: step for step in steps}, remaining_ms,
+             Carrier.of(message, delivery))
 
 
 def _settle_ended(deps, run: Run, steps: list[Step]) -> None:
-    """A message for an ended run: repeat its follow-ups, close a step left waiting."""
+    """A message for an ended run: repeat its follow-ups, end every step left running."""
     # Repeat the follow-ups only if a crash cut them short, so a duplicate message sends
     # no second exhausted-runs message.
     if not lifecycle.followed_up(deps, run):
         lifecycle.after_end(deps, run)
-    for step in steps:
-        if step.status == StepStatus.RUNNING and step.next_attempt_at is not None:
-            _close_interrupted(deps, run, step)
+    lifecycle.settle_steps(deps, run, steps)
 
 
 def _close_interrupted(deps, run: Run, step: Step, token: str | None = None) -> None:
@@ -91,7 +107,8 @@ def _close_interrupted(deps, run: Run, step: Step, token: str | None = None) -> 
         pass  # settled by a concurrent delivery
 
 
-def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
+def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms,
+             carrier: Carrier) -> None:
     """Run steps in order until the run ends, waits, or must hand over."""
     actions = run.definition["actions"]
     while True:
@@ -106,15 +123,17 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
             return
         parked = recorded.get(index)
         if parked is not None and parked.next_attempt_at and parked.next_attempt_at > now:
-            schedule(deps, run, index, parked.next_attempt_at - now)  # woken early (chained)
+            _woken_early(deps, run, parked, now, carrier)
             return
         budget_ms = attempt_timeout_s(actions[index]) * 1000 + HANDOVER_MARGIN_MS
         if remaining_ms() < budget_ms:
+            deps.faults.point("executor.before_handover")
             admission.enqueue(deps, run, index)  # a fresh invocation has the time
             return
-        step = _claim(deps, run, index, parked, now)
+        step = _claim(deps, run, index, parked, now, carrier)
         if step is None:
             return
+        deps.faults.point("executor.after_claim")
         # Read after the claim, so a cancel written before it stops this step from starting.
         current = deps.repo.get_run(run.id)
         if current.status != RunStatus.RUNNING:
@@ -122,51 +141,79 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms) -> None:
             return
         if step.attempt > current.attempt and step.type != "delay":
             _raise_run_attempt(deps, current, step.attempt)
-        if not _run_step(deps, run, step, recorded, parked):
+        if not _run_step(deps, run, step, recorded, parked, carrier):
             return
+        carrier.delivery.released()
 
 
-def _claim(deps, run: Run, index: int, parked: Step | None, now: datetime) -> Step | None:
+def _woken_early(deps, run: Run, parked: Step, now: datetime, carrier: Carrier) -> None:
+    """A wake-up before the step is due (SQS delays are whole seconds and at most 15 minutes):
+    pass the wake-up on. Only the chain the parked step names goes on: a duplicate or
+    superseded copy is dropped, so duplicates never multiply the wake-ups."""
+    live = parked.claim_token
+    if live is not None and live not in (carrier.token, carrier.parent):
+        logger.info("stale wake-up dropped", extra={"run_id": run.id, "step": parked.name})
+        return
+    successor = str(uuid.uuid4())
+    # Sent before the step names it: a crash in between leaves this message to come back
+    # and try again, and the successor, arriving first, is still accepted by its parent.
+    schedule(deps, run, parked.index, parked.next_attempt_at - now,
+             token=successor, parent=live)
+    deps.faults.point("executor.after_wake_up_sent")
+    deps.repo.write_step(run.id, parked.evolve(claim_token=successor), expect=RUNNING,
+                         token=live)  # StepConflict: redelivered, it finds who won
+
+
+def _claim(deps, run: Run, index: int, parked: Step | None, now: datetime,
+           carrier: Carrier) -> Step | None:
     """Claim the step for one attempt; None when another executor holds it."""
     action = run.definition["actions"][index]
     base = parked or Step(index=index, name=action["name"], type=action["type"],
                           operator=action["operator"], started_at=now)
     lease = now + timedelta(seconds=attempt_timeout_s(action)) + LEASE_MARGIN
+    # Hidden until the lease ends first: if this executor dies, its message comes back only
+    # once the step can be claimed again.
+    carrier.delivery.hold(lease)
+    deps.faults.point("executor.before_claim")
     try:
         return deps.repo.claim_step(run.id, base, token=str(uuid.uuid4()), now=now,
                                     lease_until=lease)
     except StepConflict as exc:
+        carrier.delivery.released()
         logger.info("step held elsewhere", extra={"run_id": run.id, "step": action["name"],
                                                    "status": exc.status})
         return None
 
 
 def _run_step(deps, run: Run, step: Step, recorded: dict[int, Step],
-              parked: Step | None) -> bool:
+              parked: Step | None, carrier: Carrier) -> bool:
     """Execute one attempt and record it; True when the executor should go on."""
     resuming_wait = step.type == "delay" and parked is not None and parked.next_attempt_at
     if resuming_wait:
         step = step.evolve(attempt=max(1, step.attempt - 1))  # a resumed wait is no new attempt
     outcome = run_attempt(deps, run, step, recorded,
                           wait_started_at=step.started_at if resuming_wait else None)
+    deps.faults.point("executor.after_action")
     attempts = step.attempts if resuming_wait else step.attempts + (outcome.record,)
     if outcome.wait_until is not None and not resuming_wait:
         run = _exclude_wait(deps, run, outcome.wait_until - deps.clock())
     try:
-        return _record(deps, run, step.evolve(attempts=attempts), outcome, recorded)
+        going_on = _record(deps, run, step.evolve(attempts=attempts), outcome, recorded,
+                           carrier)
     except StepConflict:
         # The sweeper timed the run out (or another executor took over) meanwhile.
         logger.warning("step result lost its claim", extra={"run_id": run.id, "step": step.name})
         return False
+    deps.faults.point("executor.after_record")
+    return going_on
 
 
-def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, Step]) -> bool:
+def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, Step],
+            carrier: Carrier) -> bool:
     now = deps.clock()
     token = step.claim_token
     if outcome.wait_until is not None:
-        parked = step.evolve(next_attempt_at=outcome.wait_until)
-        deps.repo.write_step(run.id, parked, expect=RUNNING, token=token)
-        schedule(deps, run, step.index, outcome.wait_until - now)
+        _park(deps, run, step.evolve(next_attempt_at=outcome.wait_until), token, carrier)
         return False
     if outcome.error is None:
         done = step.evolve(status=StepStatus.COMPLETED, completed_at=now, output=outcome.output,
@@ -179,11 +226,22 @@ def _record(deps, run: Run, step: Step, outcome: Outcome, recorded: dict[int, St
                              detail={"haltedAt": step.name})
             return False
         return True
-    return _record_failure(deps, run, step, outcome.error, recorded)
+    return _record_failure(deps, run, step, outcome.error, recorded, carrier)
+
+
+def _park(deps, run: Run, parked: Step, claim_token: str | None, carrier: Carrier) -> None:
+    """Record a step waiting (retry backoff, delay/wait) and send its wake-up. The parked step
+    names this message's token, so this message, redelivered after a crash before the send,
+    may still pass the wake-up on; the wake-up itself is accepted as its successor."""
+    deps.repo.write_step(run.id, parked.evolve(claim_token=carrier.token), expect=RUNNING,
+                         token=claim_token)
+    deps.faults.point("executor.before_wake_up")
+    schedule(deps, run, parked.index, parked.next_attempt_at - deps.clock(),
+             token=str(uuid.uuid4()), parent=carrier.token)
 
 
 def _record_failure(deps, run: Run, step: Step, error: ActionError,
-                    recorded: dict[int, Step]) -> bool:
+                    recorded: dict[int, Step], carrier: Carrier) -> bool:
     now = deps.clock()
     if error.timed_out and run.deadline_at is not None and now + DEADLINE_SLACK >= run.deadline_at:
         time_out(deps, run, step)  # the run's deadline, not the step's, cut the attempt short
@@ -193,10 +251,9 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
     if decision.retry:
         due = now + timedelta(milliseconds=decision.delay_ms)
         waiting = step.evolve(next_attempt_at=due, error=error.to_json())
-        deps.repo.write_step(run.id, waiting, expect=RUNNING, token=step.claim_token)
+        _park(deps, run, waiting, step.claim_token, carrier)
         _log_outcome("step_retry", run, waiting, delay_ms=decision.delay_ms)
         emit("StepRetries", 1, run.automation_name)
-        schedule(deps, run, step.index, due - now)
         return False
     failed = step.evolve(status=StepStatus.FAILED, completed_at=now, error=error.to_json(),
                          next_attempt_at=None)
@@ -247,7 +304,8 @@ def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") ->
                      error={**error, "step": in_flight.name if in_flight else None})
 
 
-def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
+def schedule(deps, run: Run, index: int, delay: timedelta, *, token: str | None = None,
+             parent: str | None = None) -> None:
     """Resume the step after `delay`, chaining messages past SQS's 15-minute limit.
 
     SQS delays are whole seconds, so the delay is rounded up: the step wakes once, at most a
@@ -258,7 +316,8 @@ def schedule(deps, run: Run, index: int, delay: timedelta) -> None:
     if run.deadline_at is not None:
         delay = min(delay, run.deadline_at - deps.clock())  # wake to time the run out
     seconds = max(0, math.ceil(delay.total_seconds()))
-    admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S))
+    admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S),
+                      token=token, parent=parent)
 
 
 def _exclude_wait(deps, run: Run, wait: timedelta) -> Run:
@@ -268,8 +327,9 @@ def _exclude_wait(deps, run: Run, wait: timedelta) -> Run:
     if current.status != RunStatus.RUNNING or current.deadline_at is None:
         return run
     try:
-        return deps.repo.update_run(current.evolve(deadline_at=current.deadline_at + wait),
-                                    expected_status=RunStatus.RUNNING)
+        return lifecycle.write_run(
+            deps.repo, current, lambda stored: stored.evolve(deadline_at=stored.deadline_at + wait),
+            expected_status=RunStatus.RUNNING)
     except InvalidTransition:
         return run  # cancelled meanwhile: the wake-up message will find it ended
 
@@ -281,6 +341,8 @@ def _attempt(recorded: dict[int, Step]) -> int:
 def _raise_run_attempt(deps, current: Run, attempt: int) -> None:
     """Keep the run's `attempt` (highest of any step) in step with a retry's claim."""
     try:
-        deps.repo.update_run(current.evolve(attempt=attempt), expected_status=RunStatus.RUNNING)
+        lifecycle.write_run(
+            deps.repo, current, lambda stored: stored.evolve(attempt=max(stored.attempt, attempt)),
+            expected_status=RunStatus.RUNNING)
     except InvalidTransition:
         pass  # cancelled or ended meanwhile

@@ -4,13 +4,15 @@ is a conditional write through the repository."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from ..actions.base import MAX_CALL_DEPTH
 from ..domain.clock import iso
-from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound
+from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict
 from ..domain.model import Event, Run, Step
-from ..domain.statuses import RunStatus
+from ..domain.statuses import RunStatus, StepStatus
 from ..domain.trigger_data import FailedRun, FailureData
 from ..observability import emit, logger
 from . import admission
@@ -24,19 +26,39 @@ OUTCOME_METRICS = {
     RunStatus.CANCELLED: "RunsCancelled",
 }
 FOLLOW_UP_TTL_S = 7 * 24 * 3600  # far longer than any message redelivery
+HANDLERS_STOPPED = "failure-handlers-stopped"
+MAX_DELAY_S = 900  # SQS's longest message delay
+INTERRUPTED = {"type": "Interrupted",
+               "message": "the run ended while this attempt ran, and its executor never "
+                          "reported a result before its lease expired"}
+MAX_REWRITES = 10  # same-status writers racing on one run item (attempt, deadline, events)
 FAILURE_NAMESPACE = uuid.UUID("6f1c1a52-3f55-4a8e-9a43-6f0e0f4a1d10")
+
+
+def write_run(repo, run: Run, change: Callable[[Run], Run], *, expected_status: RunStatus,
+              event: Event | None = None) -> Run:
+    """Write `change(run)` conditional on the stored status and version. When a same-status
+    writer got there first (StaleRun), apply the change again to the run it stored, so no
+    writer overwrites another's fields. InvalidTransition when the status moved on."""
+    for _ in range(MAX_REWRITES - 1):
+        try:
+            return repo.update_run(change(run), expected_status=expected_status, event=event)
+        except StaleRun as exc:
+            run = exc.stored
+    return repo.update_run(change(run), expected_status=expected_status, event=event)
 
 
 def begin(deps, run: Run, actor: str = "executor") -> Run | None:
     """pending → running: admission time starts the run timeout. None if another write won."""
     now = deps.clock()
     timeout_ms = int((run.definition or {}).get("timeout", 900_000))
-    started = run.evolve(status=RunStatus.RUNNING, started_at=now,
-                         deadline_at=now + timedelta(milliseconds=timeout_ms))
     event = Event(at=now, type="transition", from_status="pending", to_status="running",
                   actor=actor)
     try:
-        started = deps.repo.update_run(started, expected_status=RunStatus.PENDING, event=event)
+        started = write_run(deps.repo, run, lambda current: current.evolve(
+            status=RunStatus.RUNNING, started_at=now,
+            deadline_at=now + timedelta(milliseconds=timeout_ms),
+        ), expected_status=RunStatus.PENDING, event=event)
     except InvalidTransition as exc:
         logger.info("run not started", extra={"run_id": run.id, "status": exc.current})
         return None
@@ -50,28 +72,64 @@ def finish(deps, run: Run, status: RunStatus, *, error: dict[str, Any] | None = 
            detail: dict[str, Any] | None = None) -> Run | None:
     """running → a terminal status, then its follow-ups. None if another write (a cancel) won."""
     now = deps.clock()
-    ended = run.evolve(status=status, completed_at=now, error=error,
-                       attempt=max(run.attempt, attempt or 0))
     event = Event(at=now, type="transition", from_status=run.status.value,
                   to_status=status.value, actor=actor, detail=detail or {})
+    deps.faults.point("lifecycle.before_final_write")
     try:
-        ended = deps.repo.update_run(ended, expected_status=run.status, event=event)
+        ended = write_run(deps.repo, run, lambda current: current.evolve(
+            status=status, completed_at=now, error=error,
+            attempt=max(current.attempt, attempt or 0),
+        ), expected_status=run.status, event=event)
     except InvalidTransition as exc:
         logger.info("run already ended", extra={"run_id": run.id, "status": exc.current})
         return None
+    deps.faults.point("lifecycle.after_final_write")
     logger.info("run ended", extra={"run_id": run.id, "automation": run.automation_name,
                                     "status": status.value})
     emit(OUTCOME_METRICS[status], 1, run.automation_name)
     if ended.duration_ms is not None:
         emit("RunDurationMs", ended.duration_ms, run.automation_name, unit="ms")
-    after_end(deps, ended)
+    after_end(deps, ended, fresh=True)
     return ended
 
 
 def cancelled(deps, run: Run) -> None:
-    """Follow-ups of a cancel: the metric and the freed slot (no failure handlers)."""
+    """Follow-ups of a cancel: the metric, the freed slot (no failure handlers), and its
+    steps: one parked in a retry wait or delay/wait ends now; one in flight records its real
+    result, or ends once its lease has expired (a message comes back to look)."""
     emit(OUTCOME_METRICS[RunStatus.CANCELLED], 1, run.automation_name)
-    after_end(deps, run)
+    after_end(deps, run, fresh=True)
+    _, steps = deps.repo.get_detail(run.id)
+    live_until = settle_steps(deps, run, steps)
+    if live_until is not None:
+        seconds = (live_until - deps.clock()).total_seconds() + 1
+        admission.enqueue(deps, run, 0, delay_seconds=min(MAX_DELAY_S, max(0, int(seconds))))
+
+
+def settle_steps(deps, run: Run, steps: list[Step]) -> datetime | None:
+    """End every step an ended run left `running`: a parked one (retry wait, delay/wait) as
+    `skipped` (`failed` with its last error after a failed attempt), one claimed by an
+    executor that never reported back as `failed` (Interrupted) once its lease has expired.
+    Returns the latest live lease, when an attempt may still record its real result."""
+    now = deps.clock()
+    live_until: datetime | None = None
+    for step in steps:
+        if step.status != StepStatus.RUNNING:
+            continue
+        if step.next_attempt_at is not None:
+            status, error = (StepStatus.FAILED if step.error else StepStatus.SKIPPED), step.error
+        elif step.lease_until is not None and step.lease_until > now:
+            live_until = max(live_until or step.lease_until, step.lease_until)
+            continue
+        else:
+            status, error = StepStatus.FAILED, dict(INTERRUPTED)
+        try:
+            deps.repo.write_step(run.id, step.evolve(
+                status=status, error=error, completed_at=now, next_attempt_at=None,
+            ), expect={StepStatus.RUNNING}, token=step.claim_token)
+        except StepConflict:
+            pass  # its real result (or a concurrent settle) got there first
+    return live_until
 
 
 def _follow_up_key(run: Run) -> str:
@@ -83,20 +141,44 @@ def followed_up(deps, run: Run) -> bool:
     return deps.markers.get(_follow_up_key(run)) is not None
 
 
-def after_end(deps, run: Run) -> None:
+def needs_handlers(run: Run) -> bool:
+    """The run's ending dispatches failure handlers (a handler's own failure never does)."""
+    return run.status not in (RunStatus.CANCELLED, RunStatus.COMPLETED) and \
+        run.trigger_type != "automation-failure"
+
+
+def after_end(deps, run: Run, *, fresh: bool = False) -> None:
     """Follow-ups of an ended run. Safe to repeat: a message that finds the run ended without
-    the closing marker (a crash right after the ending) calls it again."""
+    the closing marker (a crash right after the ending) calls it again, and each follow-up
+    happens once however often this runs. `fresh`: the caller's write just ended the run, so
+    no follow-up can have been sent yet (their markers need no read)."""
     admission.release(deps, run)
+    deps.faults.point("lifecycle.after_release")
     if run.status == RunStatus.EXHAUSTED:
-        deps.exhausted_queue.send({
+        _once(deps, fresh, f"exhausted:{run.id}", lambda key: deps.exhausted_queue.send({
             "runId": run.id, "automationName": run.automation_name,
             "error": run.error, "attempts": run.attempt,
-        })
-    if run.status not in (RunStatus.CANCELLED, RunStatus.COMPLETED) and \
-            run.trigger_type != "automation-failure":
-        # Handlers start from their own message, so the failing run is not delayed by them.
-        deps.step_queue.send({"kind": "failure", "runId": run.id})
+        }, dedup_id=key))
+    if needs_handlers(run):
+        # Handlers start from their own message, so the failing run is not delayed by them;
+        # the handler runs' ids derive from the run's, so a repeated message starts none twice.
+        _once(deps, fresh, f"failure:{run.id}", lambda key: deps.step_queue.send(
+            {"kind": "failure", "runId": run.id}))
     deps.markers.put_once(_follow_up_key(run), {"status": run.status.value}, FOLLOW_UP_TTL_S)
+
+
+def _once(deps, fresh: bool, key: str, send: Callable[[str], Any]) -> None:
+    """Send one follow-up once: skipped when its marker says it was sent; else sent with `key`
+    as its deduplication id (a repeat after a crash or a lost answer is not delivered twice)
+    and marked. The marker bounds repeats to SQS's deduplication window: a redelivery comes
+    back within seconds (the step worker's short backoff), well inside it."""
+    marker = f"sent:{key}"
+    if not fresh and deps.markers.get(marker) is not None:
+        return
+    deps.faults.point(f"lifecycle.before_send:{key.split(':', 1)[0]}")
+    send(key)
+    deps.faults.point(f"lifecycle.after_send:{key.split(':', 1)[0]}")
+    deps.markers.put_once(marker, {"sent": True}, FOLLOW_UP_TTL_S)
 
 
 def failure_payload(run: Run, steps: list[Step]) -> dict[str, Any]:
@@ -119,7 +201,12 @@ def failure_payload(run: Run, steps: list[Step]) -> dict[str, Any]:
 
 
 def dispatch_failure_handlers(deps, run_id: str) -> list[str]:
-    """Start one run per enabled handler watching the run's outcome (once, however often)."""
+    """Start one run per enabled handler watching the run's outcome (once, however often).
+
+    A handler run is one call level deeper than the run it watches, so a handler that calls
+    (automation/call) the automation it watches climbs the call depth each round and stops
+    at MAX_CALL_DEPTH, recorded on the run whose handlers were not started.
+    """
     from .trigger import start_run  # noqa: PLC0415 - trigger imports admission too
 
     try:
@@ -128,13 +215,35 @@ def dispatch_failure_handlers(deps, run_id: str) -> list[str]:
         return []
     if run.trigger_type == "automation-failure":
         return []  # loop guard: a handler's own failure never dispatches handlers
+    handlers = deps.catalog.failure_handlers(run.automation_name, run.status)
+    if handlers and run.depth + 1 > MAX_CALL_DEPTH:
+        _record_handlers_stopped(deps, run, [handler.name for handler in handlers])
+        return []
     started = []
-    for handler in deps.catalog.failure_handlers(run.automation_name, run.status):
+    for handler in handlers:
         handler_run_id = str(uuid.uuid5(FAILURE_NAMESPACE, f"{run.id}:{handler.name}"))
         try:
             start_run(deps, handler, "automation-failure", failure_payload(run, steps),
-                      actor=f"failure-of:{run.id}", run_id=handler_run_id)
+                      actor=f"failure-of:{run.id}", run_id=handler_run_id, depth=run.depth + 1)
         except AlreadyExists:
             continue
         started.append(handler_run_id)
     return started
+
+
+def _record_handlers_stopped(deps, run: Run, names: list[str]) -> None:
+    """Say on the run's audit trail why its failure handlers did not start (once)."""
+    if any(event.type == HANDLERS_STOPPED for event in run.events):
+        return
+    message = (f"failure handlers not started: this run is {run.depth} calls deep and a "
+               f"handler run would pass the limit of {MAX_CALL_DEPTH} (a handler calling the "
+               "automation it watches loops)")
+    event = Event(at=deps.clock(), type=HANDLERS_STOPPED, actor="executor",
+                  detail={"error": {"type": "CallDepthExceeded", "message": message},
+                          "handlers": names, "depth": run.depth})
+    logger.warning("failure handlers stopped", extra={"run_id": run.id, "depth": run.depth})
+    try:
+        write_run(deps.repo, run, lambda current: current, expected_status=run.status,
+                  event=event)
+    except InvalidTransition:
+        pass  # the run is gone or changed status: nothing to annotate

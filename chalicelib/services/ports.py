@@ -114,8 +114,14 @@ class TokenStore(Protocol):
 class MessageQueue(Protocol):
     """An SQS queue (step queue, exhausted-runs queue)."""
 
-    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> str:
-        """Send a JSON message, delayed up to 900 s; returns the message id."""
+    def send(self, body: dict[str, Any], delay_seconds: int = 0,
+             dedup_id: str | None = None) -> str:
+        """Send a JSON message, delayed up to 900 s; returns the message id. Sends repeated
+        with the same `dedup_id` deliver once (the exhausted-runs queue is FIFO)."""
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        """Hide a received message for `seconds` from now: the lease of a live attempt, or
+        the short backoff after which a failed message comes back."""
 
 
 class BlobStore(Protocol):

@@ -12,6 +12,7 @@ from ..domain.model import Event, Run, Step
 from ..domain.statuses import RunStatus, StepStatus
 from ..observability import logger
 from .trigger import start_once, start_run
+from .lifecycle import write_run
 
 _UNSET: Any = object()
 
@@ -106,6 +107,7 @@ def _record_on_original(deps, original: Run, replay_run: Run, actor: str) -> Non
                   detail={"replayId": replay_run.id})
     current = deps.repo.get_run(original.id)
     try:
-        deps.repo.update_run(current, expected_status=current.status, event=event)
+        write_run(deps.repo, current, lambda stored: stored, expected_status=current.status,
+                  event=event)
     except InvalidTransition:
         logger.warning("replay event not recorded", extra={"run_id": original.id})

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.clock import iso
-from ..domain.errors import InvalidTransition, ValidationFailed
+from ..domain.errors import InvalidTransition, StaleRun, ValidationFailed
 from ..domain.model import Event, Run, RunFilter, Step
 from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from .ports import RunRepository
@@ -140,6 +140,8 @@ def cancel_run(repo: RunRepository, run_id: str, actor: str, now: datetime) -> R
                       to_status=RunStatus.CANCELLED.value, actor=actor)
         try:
             return repo.update_run(cancelled, expected_status=run.status, event=event)
+        except StaleRun as exc:
+            run = exc.stored  # another write (same status) since the read: cancel that one
         except InvalidTransition:
             current = repo.get_run(run_id)
             if current.status == run.status:

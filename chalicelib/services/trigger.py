@@ -81,6 +81,7 @@ def start_run(deps, automation, trigger_type: str, trigger_data: Any, *, actor: 
     deps.repo.create_run(run, steps)
     logger.info("run created", extra={"run_id": run.id, "automation": run.automation_name,
                                       "trigger": trigger_type})
+    deps.faults.point("admission.after_create")
     admission.admit(deps, run)
     return run
 

@@ -50,7 +50,26 @@ class QueueContract:
         assert self.sent_bodies(queue) == [{"now": True}]
 
 
-class TestMemoryQueue(QueueContract):
+class DedupContract:
+    """A queue deduplicating sends (the FIFO exhausted-runs queue, and its twin)."""
+
+    def test_a_send_repeated_with_its_dedup_id_is_delivered_once(self, dedup_queue):
+        dedup_queue.send({"runId": "r1"}, dedup_id="exhausted:r1")
+        dedup_queue.send({"runId": "r1"}, dedup_id="exhausted:r1")  # retried after a lost answer
+        dedup_queue.send({"runId": "r2"}, dedup_id="exhausted:r2")
+        assert sorted(b["runId"] for b in self.sent_bodies(dedup_queue)) == ["r1", "r2"]
+
+
+class TestMemoryQueue(QueueContract, DedupContract):
+    @pytest.fixture
+    def dedup_queue(self):
+        return MemoryQueue()
+
+    def test_visibility_asked_for_is_kept_by_receipt_handle(self):
+        queue = MemoryQueue()
+        queue.change_visibility("handle-1", 15)
+        assert queue.visibility == {"handle-1": 15}
+
     @pytest.fixture
     def queue(self):
         return MemoryQueue()
@@ -134,10 +153,25 @@ class TestSqliteQueue(QueueContract):
         assert time.monotonic() - started < 1.0
 
 
-class TestSqsQueue(QueueContract):
+class TestSqsQueue(QueueContract, DedupContract):
     @pytest.fixture
     def queue(self, aws, settings):
         return SqsQueue(settings.step_queue, settings)
+
+    @pytest.fixture
+    def dedup_queue(self, aws, settings):
+        queue = SqsQueue(settings.exhausted_queue, settings)
+        assert queue.fifo
+        return queue
+
+    def test_a_received_message_is_hidden_for_the_visibility_asked_and_no_longer(self, queue):
+        queue.send(BODY)
+        (message,) = queue.receive(max_messages=1, wait_seconds=0)
+        queue.change_visibility(message["ReceiptHandle"], 600)
+        assert queue.receive(max_messages=1, wait_seconds=0) == []
+        queue.change_visibility(message["ReceiptHandle"], 0)  # handed back at once
+        (again,) = queue.receive(max_messages=1, wait_seconds=0)
+        assert again["Attributes"]["ApproximateReceiveCount"] == "2"
 
     def sent_bodies(self, queue):
         return received_bodies(queue)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.errors import AlreadyExists, InvalidTransition, RunNotFound
+from chalicelib.domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StaleRun
 from chalicelib.domain.model import Event
 from chalicelib.domain.statuses import RunStatus, StepStatus
 
@@ -16,7 +16,7 @@ from tests.support.factories import BASE_TIME, make_run, make_step
 def _start(backend, run):
     """Move a pending run to running, as the executor does at admission."""
     return backend.repo.update_run(
-        run.evolve(status=RunStatus.RUNNING, started_at=run.created_at + timedelta(seconds=1)),
+        run.evolve(version=backend.repo.get_run(run.id).version, status=RunStatus.RUNNING, started_at=run.created_at + timedelta(seconds=1)),
         expected_status=RunStatus.PENDING,
         event=Event(at=BASE_TIME, type="transition", from_status="pending", to_status="running",
                     actor="executor"),
@@ -118,7 +118,7 @@ class TestRunTransitions:
         run = make_run(error={"message": "old"})
         backend.repo.create_run(run)
 
-        updated = backend.repo.update_run(run.evolve(error=None, attempt=2),
+        updated = backend.repo.update_run(run.evolve(error=None, attempt=2, version=1),
                                           expected_status=RunStatus.PENDING)
 
         assert updated.error is None and updated.attempt == 2
@@ -129,7 +129,7 @@ class TestRunTransitions:
         backend.repo.create_run(run)
 
         updated = backend.repo.update_run(
-            run.evolve(status=RunStatus.RUNNING, definition={}, trigger_data=None),
+            run.evolve(status=RunStatus.RUNNING, definition={}, trigger_data=None, version=1),
             expected_status=RunStatus.PENDING)
 
         assert updated.definition == run.definition
@@ -187,6 +187,39 @@ class TestRunTransitions:
                                     expected_status=RunStatus.FAILED)
 
         assert caught.value.current == "failed"
+
+    def test_a_write_based_on_an_older_copy_is_rejected_with_the_stored_run(self, backend):
+        run = make_run()
+        backend.repo.create_run(run)
+        running = _start(backend, run)
+        newer = backend.repo.update_run(running.evolve(attempt=2),
+                                        expected_status=RunStatus.RUNNING)
+
+        with pytest.raises(StaleRun) as caught:  # same status, but read before `newer`
+            backend.repo.update_run(running.evolve(error={"message": "late"}),
+                                    expected_status=RunStatus.RUNNING)
+
+        assert caught.value.stored.version == newer.version == running.version + 1
+        assert caught.value.stored.attempt == 2
+        stored = backend.repo.get_run(run.id)
+        assert (stored.attempt, stored.error, stored.version) == (2, None, newer.version)
+        again = backend.repo.update_run(caught.value.stored.evolve(error={"message": "late"}),
+                                        expected_status=RunStatus.RUNNING)
+        assert (again.attempt, again.error) == (2, {"message": "late"})
+
+    def test_a_claimed_step_reads_back_with_its_lease_and_a_recorded_one_without(self, backend):
+        run = make_run()
+        backend.repo.create_run(run)
+        lease = BASE_TIME + timedelta(seconds=90)
+        claimed = backend.repo.claim_step(run.id, make_step(0, status=StepStatus.PENDING),
+                                          token="t1", now=BASE_TIME, lease_until=lease)
+        assert claimed.lease_until == lease
+        assert backend.repo.get_detail(run.id)[1][0].lease_until == lease
+
+        backend.repo.write_step(run.id, claimed.evolve(status=StepStatus.COMPLETED),
+                                expect={StepStatus.RUNNING}, token="t1")
+
+        assert backend.repo.get_detail(run.id)[1][0].lease_until is None
 
     def test_update_of_unknown_run_is_not_found(self, backend):
         with pytest.raises(RunNotFound):

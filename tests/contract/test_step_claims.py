@@ -107,10 +107,13 @@ class TestStepWrites:
     def test_result_is_written_with_the_claim_token(self, backend, run):
         claimed = _claim(backend, run, make_step(0), "t1")
         done = claimed.evolve(status=StepStatus.COMPLETED, completed_at=BASE_TIME,
-                              output={"status": 200, "body": [1, 2.5, None, "x"]})
+                              output={"status": 200, "body": [1, 2.5, None, "x"]},
+                              lease_until=None)  # a write ends the claim's lease
 
-        assert backend.repo.write_step(run.id, done, expect=[StepStatus.RUNNING],
-                                       token="t1") == done
+        assert backend.repo.write_step(run.id, claimed.evolve(
+            status=StepStatus.COMPLETED, completed_at=BASE_TIME,
+            output={"status": 200, "body": [1, 2.5, None, "x"]}),
+            expect=[StepStatus.RUNNING], token="t1") == done
         assert backend.repo.get_detail(run.id)[1] == [done]
 
     def test_result_with_another_token_conflicts(self, backend, run):

@@ -167,7 +167,7 @@ def test_a_dead_letter_for_an_ended_run_finishes_its_follow_ups(deps, monkeypatc
     run = _start(deps, "leaky")
     deps.step_queue.drain()
     process = monkeypatch.setattr
-    process(lifecycle, "after_end", lambda *a: (_ for _ in ()).throw(RuntimeError("died")))
+    process(lifecycle, "after_end", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("died")))
     ended = lifecycle.begin(deps, deps.repo.get_run(run.id))
     with pytest.raises(RuntimeError):
         lifecycle.finish(deps, ended, RunStatus.FAILED, error={"message": "x"})
