@@ -19,7 +19,7 @@ STAGE ?= dev
 STACK ?= automation-runs-$(STAGE)
 PARAMETERS ?=
 
-.PHONY: run test package lint-template sam deploy destroy bench clean chromium docs
+.PHONY: run test soak package lint-template sam deploy destroy bench clean chromium docs
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,12 @@ bench: $(STAMP)
 	$(PY) -m bench.api_cost
 	$(PY) -m bench.sqlite_store
 	$(PY) -m bench.local_stack
+
+# The fault soak: thousands of runs under crashes, duplicates, throttling and lost answers
+# (SOAK_ARGS, e.g. --seeds 50 --runs-per-seed 200); prints its figures.
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) build .pytest_cache $(PACKAGED_AUTOMATIONS)
