@@ -57,10 +57,11 @@ def process_step_record(deps, record: SQSRecord, remaining: Callable[[], int]) -
 
 
 def _delivery(deps, record: SQSRecord):
-    """The record's delivery: its visibility follows the executor's leases (delivery.py)."""
-    if not record.receipt_handle:
+    """The record's delivery: its visibility follows the executor's leases (delivery.py).
+    A queue that cannot change a message's visibility keeps its own redelivery timing."""
+    if not record.receipt_handle or not hasattr(deps.step_queue, "change_visibility"):
         return NO_DELIVERY
-    count = int(record.attributes.approximate_receive_count or 1)
+    count = int(record.attributes.get("ApproximateReceiveCount") or 1)
     return Delivery(deps.step_queue, record.receipt_handle, count, deps.clock)
 
 

@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 from ..observability import logger
 
 INITIAL_HOLD_S = 60  # reading the run and writing before the first claim
+# A hold extended for a lease reaches this far past it, so the next steps' claims in the same
+# invocation rarely need another ChangeMessageVisibility.
+HOLD_HEADROOM = timedelta(seconds=120)
 BACKOFF_BASE_S = 5
 BACKOFF_FACTOR = 3
 MAX_BACKOFF_S = 900
@@ -36,16 +39,23 @@ class Delivery:
         self._clock = clock
         self._hidden_until: datetime | None = None
         self._lease_until: datetime | None = None
+        self._managed = False
 
     def start(self) -> None:
-        """Hide the message for the short initial hold."""
-        self._hide(self._clock() + timedelta(seconds=INITIAL_HOLD_S))
+        """Hide the message for the short initial hold. If that fails the message keeps the
+        queue's own visibility timeout (longer than any lease), and is left to it."""
+        try:
+            self._hide(self._clock() + timedelta(seconds=INITIAL_HOLD_S))
+        except Exception:  # noqa: BLE001 - visibility only shortens a redelivery
+            logger.warning("message visibility not managed", exc_info=True)
+            return
+        self._managed = True
 
     def hold(self, lease_until: datetime) -> None:
         """Before a claim: keep the message hidden until the attempt's lease has expired."""
         until = lease_until + LEASE_SLACK
-        if self._hidden_until is None or until > self._hidden_until:
-            self._hide(until)
+        if self._managed and (self._hidden_until is None or until > self._hidden_until):
+            self._hide(until + HOLD_HEADROOM)  # raises: no claim without its hold
         self._lease_until = lease_until
 
     def released(self) -> None:

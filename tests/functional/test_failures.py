@@ -33,6 +33,13 @@ automations:
       - { name: first, type: data, operator: set, props: { value: { n: 1 } } }
       - { name: call, type: http, operator: get, props: { url: "{{secrets.SINK}}/slow" } }
       - { name: last, type: data, operator: set, props: { value: 2 } }
+  - name: vanishing-run
+    trigger: { type: manual }
+    timeout: 60000
+    actions:
+      - { name: first, type: data, operator: set, props: { value: { n: 1 } } }
+      - { name: call, type: http, operator: get, props: { url: "{{secrets.SINK}}/fast" } }
+      - { name: last, type: data, operator: set, props: { value: 2 } }
   - name: tolerant
     trigger: { type: manual }
     actions:
@@ -200,7 +207,7 @@ def _explode(*args, **kwargs):
 
 
 def test_sweeper_times_out_a_run_whose_executor_vanished(client, deps, http_sink, monkeypatch):
-    run_id = trigger(client, deps, "slow-run")
+    run_id = trigger(client, deps, "vanishing-run")  # 60 s: a loaded machine reaches `call`
     write_step = deps.repo.write_step
 
     def die_recording_call(run, step, **kwargs):
@@ -215,7 +222,7 @@ def test_sweeper_times_out_a_run_whose_executor_vanished(client, deps, http_sink
             deliver(deps, [message])
         deps.step_queue.delete(message["ReceiptHandle"])  # lost with the dead Lambda
     assert [s.status.value for s in deps.repo.get_detail(run_id)[1]] == ["completed", "running"]
-    deps.overrides["clock"] = lambda: utcnow() + timedelta(seconds=5)  # past the deadline
+    deps.overrides["clock"] = lambda: utcnow() + timedelta(seconds=61)  # past the deadline
     tick = app.handler_map["tick"]
     event = scheduled_event(datetime.now(timezone.utc), deps.settings.region, "tick")
     assert tick(event, lambda_context("tick", 60)())["sweep"]["timedOut"] == 1

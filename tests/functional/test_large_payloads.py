@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,6 +24,12 @@ automations:
           props: { input: "{{steps.fetch.body.blob}}", expression: "length(@)" } }
 """
 MEGABYTE = 1024 * 1024
+
+
+@pytest.fixture
+def settings(settings):
+    """Answers above the default 1 MB response cap (HTTP_MAX_RESPONSE_BYTES)."""
+    return replace(settings, http_max_response_bytes=4 * MEGABYTE)
 
 
 @pytest.fixture

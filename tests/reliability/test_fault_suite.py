@@ -4,7 +4,8 @@ reordered delivery, throttled repository, marker, slot and queue calls and lost 
 after draining, every invariant of issue 11 must hold. `make soak` runs thousands.
 
 Environment: FAULT_SEEDS (comma-separated) and FAULT_RUNS (runs per seed) override the
-defaults; a failure names its seed, and `FAULT_SEEDS=<seed> make test` replays it.
+defaults; a failure names its seed, and `FAULT_SEEDS=<seed>` replays its fault plan (run ids
+are random, so the interleaving may differ between replays).
 """
 from __future__ import annotations
 
@@ -51,13 +52,18 @@ def test_every_invariant_holds_after_faults_on_the_in_memory_twins(seed, tmp_pat
 
 
 def test_the_faults_reach_every_crash_point_and_every_port(tmp_path):
-    sim = FaultSim(SEEDS[0], RUNS, tmp_path)
-    sim.run()
-    reached = {name for name, count in sim.plan.reached.items() if count}
+    reached: set[str] = set()
+    injected: set[str] = set()
+    for seed in SEEDS:  # until every point was reached (one seed nearly always does it)
+        sim = FaultSim(seed, RUNS, tmp_path)
+        sim.run()
+        reached |= {name for name, count in sim.plan.reached.items() if count}
+        injected |= {key.split(":", 1)[1] for key in sim.plan.injected if ":" in key}
+        if CRASH_POINTS <= reached:
+            break
     assert CRASH_POINTS <= reached, CRASH_POINTS - reached
     for port in ("repo.", "markers.", "slots.", "step_queue.", "exhausted_queue."):
         assert any(name.startswith(port) for name in reached), port
-    injected = {key.split(":", 1)[1] for key in sim.plan.injected if ":" in key}
     for port in ("repo.", "markers.", "step_queue."):  # slots and the exhausted queue see
         assert any(name.startswith(port) for name in injected), port  # too few calls a seed
 
