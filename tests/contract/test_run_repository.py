@@ -141,7 +141,7 @@ class TestRunTransitions:
 
         updated = backend.repo.update_run(
             run.evolve(status=RunStatus.RUNNING, automation_name="other", trigger_type="cron",
-                       created_at=BASE_TIME + timedelta(days=9), replay_of=None),
+                       created_at=BASE_TIME + timedelta(days=9), replay_of=None, version=1),
             expected_status=RunStatus.PENDING)
 
         kept = (run.automation_name, run.trigger_type, run.created_at, run.replay_of)
