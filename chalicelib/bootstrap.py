@@ -46,6 +46,13 @@ class Container:
 
     @property
     def repo(self):
+        """The run repository, behind the redactor whatever the backend (or a test's twin)."""
+        from .adapters.redacting import RedactingRunRepository
+
+        return self._get("redacting_repo",
+                         lambda: RedactingRunRepository(self._stored_repo(), self.redactor))
+
+    def _stored_repo(self):
         if self.settings.uses_sqlite:
             # Large values stay inline: SQLite has no per-KB write price nor item size limit.
             from .adapters.sqlite_repository import SqliteRunRepository
@@ -57,6 +64,22 @@ class Container:
 
         return self._get("repo", lambda: OffloadingRunRepository(
             DynamoRunRepository(self.settings), self.blobs, self.settings.item_budget_bytes))
+
+    @property
+    def secrets(self):
+        """Where `{{secrets.NAME}}` is read (settings.secrets_backend)."""
+        from .adapters.secrets import secret_source
+
+        return self._get("secrets", lambda: secret_source(self.settings))
+
+    @property
+    def redactor(self):
+        """The process's one redactor, knowing every secret of this container's source."""
+        from .observability import redactor
+
+        source = self.secrets
+        redactor.use(source.values)
+        return redactor
 
     @property
     def markers(self):

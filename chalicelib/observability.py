@@ -7,9 +7,11 @@ runs without middleware.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -21,7 +23,44 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 )
 from chalice.app import ChaliceAuthorizer, Request
 
+from .domain.redaction import Redactor
 from .settings import get_settings
+
+# The one redactor of the process: the run repository and every log line go through it. It
+# reads the environment's secrets until a container points it at the deployment's source.
+redactor = Redactor(lambda: get_settings().env_secrets().values())
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines, with every form of every secret redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: A003 - logging's name
+        return redactor.text(super().format(record))
+
+
+def _redacting_record_factory(factory):
+    """Records of every other logger (botocore, urllib3, ...) with their message redacted."""
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the logger's own problem
+            return record
+        redacted = redactor.text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redactor.text(
+                "".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        return record
+
+    make.redacting = True  # type: ignore[attr-defined]
+    return make
+
+
+if not getattr(logging.getLogRecordFactory(), "redacting", False):
+    logging.setLogRecordFactory(_redacting_record_factory(logging.getLogRecordFactory()))
 
 # Lambda context and service keys: on every JSON line on AWS, noise in a terminal.
 _QUIET_KEYS = frozenset({"level", "location", "message", "timestamp", "service", "cold_start",
@@ -29,7 +68,7 @@ _QUIET_KEYS = frozenset({"level", "location", "message", "timestamp", "service",
                          "function_request_id", "xray_trace_id", "sampling_rate", "action"})
 
 
-class OneLineFormatter(LambdaPowertoolsFormatter):
+class OneLineFormatter(RedactingFormatter):
     """Powertools' structured record as one readable line: `12:00:01 INFO  step_completed
     run_id=… step=total attempt=1` (the local stack, where POWERTOOLS_DEV is set)."""
 
@@ -49,7 +88,7 @@ def _dev_mode() -> bool:
 # The service name is the stack's (POWERTOOLS_SERVICE_NAME), so two stages' logs, metrics and
 # alarms stay apart. JSON on AWS; one line per record in a local terminal.
 logger = Logger(service=get_settings().service,
-                logger_formatter=OneLineFormatter() if _dev_mode() else None)
+                logger_formatter=OneLineFormatter() if _dev_mode() else RedactingFormatter())
 # Off unless the stack's Tracing parameter is Enabled (POWERTOOLS_TRACE_DISABLED), and always
 # outside Lambda. Responses and errors are not recorded: they may hold secrets.
 tracer = Tracer(service=get_settings().service)

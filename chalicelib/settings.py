@@ -19,6 +19,17 @@ DEFAULT_RUNS_DB = str(PROJECT_DIR / ".runs" / "runs.db")
 BACKENDS = ("aws", "moto", "sqlite")
 
 
+SECRET_ENV_PREFIX = "RUNS_SECRET_"
+SECRETS_BACKENDS = ("env", "ssm", "secretsmanager")
+
+
+def _secrets_backend(value: str | None) -> str:
+    backend = (value or "env").strip().lower()
+    if backend not in SECRETS_BACKENDS:
+        raise ValueError(f"SECRETS_BACKEND must be one of {', '.join(SECRETS_BACKENDS)}")
+    return backend
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -46,6 +57,11 @@ class Settings:
     http_max_response_bytes: int = 1024 * 1024
     executor_timeout_s: int = 900
     dev_token: str | None = None
+    # Where `{{secrets.NAME}}` is read: env (RUNS_SECRET_<NAME>, local use), ssm or
+    # secretsmanager (the SecureStrings / secrets under `secrets_path`, cached `max_age` s).
+    secrets_backend: str = "env"
+    secrets_path: str = "/automation-runs/secrets/"
+    secrets_max_age_s: int = 300
     # Powertools' service (the stack's name when deployed: a dimension of every metric) and
     # the metrics namespace.
     service: str = "automation-runs"
@@ -81,6 +97,9 @@ class Settings:
             http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES",
                                                 cls.http_max_response_bytes)),
             dev_token=env.get("RUNS_DEV_TOKEN") or None,
+            secrets_backend=_secrets_backend(env.get("SECRETS_BACKEND")),
+            secrets_path=env.get("SECRETS_PATH") or cls.secrets_path,
+            secrets_max_age_s=int(env.get("SECRETS_MAX_AGE_S") or cls.secrets_max_age_s),
             service=env.get("POWERTOOLS_SERVICE_NAME") or cls.service,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
             backend=backend,
@@ -89,7 +108,12 @@ class Settings:
 
     def secret(self, name: str) -> str | None:
         """A secret's value from the environment (`RUNS_SECRET_<NAME>`), read at execution."""
-        return os.environ.get(f"RUNS_SECRET_{name}")
+        return os.environ.get(f"{SECRET_ENV_PREFIX}{name}")
+
+    def env_secrets(self) -> dict[str, str]:
+        """Every `RUNS_SECRET_<NAME>` variable: name → value (read now, not at cold start)."""
+        return {key[len(SECRET_ENV_PREFIX):]: value for key, value in os.environ.items()
+                if key.startswith(SECRET_ENV_PREFIX) and value}
 
 
 @lru_cache(maxsize=1)

@@ -9,16 +9,18 @@ from copy import deepcopy
 from typing import Any
 
 from .errors import TemplateError
+from .redaction import (  # noqa: F401 - re-exported: masking is documented with templates
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    Redactor,
+    is_sensitive_header,
+    mask_headers,
+)
 
-REDACTED = "[redacted]"
-MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words in outputs
 
 _EXPRESSION = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _ROOTS = ("trigger", "steps", "run", "secrets")
-_SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-)
 
 SecretLookup = Callable[[str], "str | None"]
 
@@ -141,41 +143,7 @@ def _step_into(current: Any, part: str | int, path: str, walked: list[str | int]
     raise TemplateError(f"template path '{path}' not found (no '{shown}')", path=path)
 
 
-def is_sensitive_header(name: str) -> bool:
-    """Authorization, cookies, API keys and any signature header."""
-    lowered = name.lower()
-    return lowered in _SENSITIVE_HEADERS or "signature" in lowered
-
-
-def mask_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `headers` with sensitive values replaced by `[redacted]`."""
-    return {key: REDACTED if is_sensitive_header(key) else value for key, value in headers.items()}
-
-
 def mask(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A copy of a JSON value with secret values and sensitive header values redacted."""
-    # Longest first, so a secret containing another is replaced whole.
-    hidden = sorted({s for s in secrets if len(s or "") >= MIN_SECRET_LENGTH}, key=len,
-                    reverse=True)
-    return _mask(value, hidden)
-
-
-def _is_header_map(key: Any, item: Any) -> bool:
-    return str(key).lower() == "headers" and isinstance(item, Mapping)
-
-
-def _mask(value: Any, hidden: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in hidden:
-            value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, Mapping):
-        # Key names are masked only inside header maps: elsewhere a key such as `cookie`
-        # or `documentSignature` is ordinary data that later templates must see unchanged.
-        return {
-            key: _mask(mask_headers(item) if _is_header_map(key, item) else item, hidden)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_mask(item, hidden) for item in value]
-    return value
+    """A copy of a JSON value with these secret values and sensitive header values redacted."""
+    known = tuple(secrets)
+    return Redactor(lambda: known)(value)

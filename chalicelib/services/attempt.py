@@ -1,7 +1,6 @@
 """One attempt of one step: render its props, run its action under a deadline, classify."""
 from __future__ import annotations
 
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from ..domain.clock import iso
 from ..domain.model import Run, Step
 from ..domain.retry import ActionError, as_action_error
 from ..domain.statuses import StepStatus
-from ..domain.templates import Secrets, build_context, data_view, mask, render
+from ..domain.redaction import format_exception
+from ..domain.templates import Secrets, build_context, data_view, render
 
 DEFAULT_ATTEMPT_TIMEOUT_MS = 30_000
 # An attempt must fit in one 900 s executor invocation with the executor's handover margin,
@@ -53,7 +53,8 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
                 wait_started_at: datetime | None = None) -> Outcome:
     """Execute `step` once (already claimed) and return its classified outcome."""
     action = run.definition["actions"][step.index]
-    secrets = Secrets(deps.settings.secret)
+    secrets = Secrets(deps.secrets.get)
+    redact = deps.redactor
     started = deps.clock()
     context = build_context(
         trigger_data=run.trigger_data, steps=outputs_so_far(run, recorded), run_id=run.id,
@@ -74,10 +75,11 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         result, error = None, as_action_error(exc)
-        # The message (a URL, a response body) may carry a secret: mask before anything stores it.
-        error.message = mask(error.message, secrets.values)
-        error.detail = mask(error.detail, secrets.values)
-        stack = mask("".join(traceback.format_exception(exc)), secrets.values)
+        # The message (a URL, a response body) may carry a secret: the repository redacts it
+        # too, but the error also reaches logs and the retry decision first.
+        error.message = redact(error.message)
+        error.detail = redact(error.detail)
+        stack = redact(format_exception(exc))
     finished = deps.clock()
     record = {
         "attempt": step.attempt, "startedAt": iso(started), "completedAt": iso(finished),
@@ -87,10 +89,10 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
     if error is not None:
         return Outcome(error=error, record=record)
     if isinstance(result, Halt):
-        return Outcome(output=mask(result.output, secrets.values), halted=True, record=record)
+        return Outcome(output=redact(result.output), halted=True, record=record)
     if isinstance(result, Wait):
         return Outcome(wait_until=result.until, record=record)
-    return Outcome(output=mask(result, secrets.values), record=record)
+    return Outcome(output=redact(result), record=record)
 
 
 def _execute(deps, action: dict[str, Any], ctx: ActionContext) -> Any:

@@ -31,7 +31,7 @@ def verify_signature(deps, trigger, headers: dict[str, str], body: bytes) -> Non
     if not trigger.secret:
         return
     match = _SECRET_REF.match(trigger.secret)
-    secret = deps.settings.secret(match.group(1)) if match else None
+    secret = deps.secrets.get(match.group(1)) if match else None
     if not secret:
         raise Unauthorized("webhook secret is not configured on this deployment")
     given = next((headers[name] for name in SIGNATURE_HEADERS if headers.get(name)), "")
