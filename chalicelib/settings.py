@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +21,7 @@ BACKENDS = ("aws", "moto", "sqlite")
 
 
 SECRET_ENV_PREFIX = "RUNS_SECRET_"
+_PROCESS_KEY = secrets.token_bytes(32)
 SECRETS_BACKENDS = ("env", "ssm", "secretsmanager")
 
 
@@ -62,6 +64,9 @@ class Settings:
     secrets_backend: str = "env"
     secrets_path: str = "/automation-runs/secrets/"
     secrets_max_age_s: int = 300
+    # Signs list cursors (HMAC). Deployed: the stack's id (unknown to callers, the same in every
+    # function instance); locally a random key per process.
+    cursor_key: bytes = _PROCESS_KEY
     # Powertools' service (the stack's name when deployed: a dimension of every metric) and
     # the metrics namespace.
     service: str = "automation-runs"
@@ -100,6 +105,7 @@ class Settings:
             secrets_backend=_secrets_backend(env.get("SECRETS_BACKEND")),
             secrets_path=env.get("SECRETS_PATH") or cls.secrets_path,
             secrets_max_age_s=int(env.get("SECRETS_MAX_AGE_S") or cls.secrets_max_age_s),
+            cursor_key=(env.get("CURSOR_KEY") or "").encode() or _PROCESS_KEY,
             service=env.get("POWERTOOLS_SERVICE_NAME") or cls.service,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
             backend=backend,

@@ -12,7 +12,7 @@ from ..services import replay as replay_service
 from ..services import webhook
 from ..services.tokens import Role
 from ..services.trigger import start_once, start_run
-from .common import Identity, api, endpoint, loads_json
+from .common import Identity, api, check_key_length, endpoint, loads_json
 from .trigger_models import (
     AutomationListOut, ReplayIn, ReplayOut, TriggerIn, TriggerOut, WebhookOut,
 )
@@ -52,7 +52,8 @@ def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
     """POST /api/automations/{name}/trigger."""
     deps = container()
     automation = deps.catalog.get(name)
-    key = api.current_request.headers.get("idempotency-key")
+    key = check_key_length(api.current_request.headers.get("idempotency-key"),
+                           "Idempotency-Key")
 
     def start(run_id: str):
         return start_run(deps, automation, "manual", body.trigger_data, actor=identity.actor,
@@ -108,7 +109,8 @@ def replay(id: str, identity: Identity, body: ReplayIn) -> Response:  # noqa: A0
     run, reused = replay_service.replay(
         container(), id, actor=identity.actor, is_admin=identity.role == Role.ADMIN,
         from_step=body.from_step, definition=body.definition,
-        idempotency_key=api.current_request.headers.get("idempotency-key"), **fields,
+        idempotency_key=check_key_length(api.current_request.headers.get("idempotency-key"),
+                                         "Idempotency-Key"), **fields,
     )
     actions = run.definition["actions"]
     return Response({

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -85,10 +86,44 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads_json(raw: bytes | str) -> Any:
+MAX_JSON_DEPTH = 64
+MAX_KEY_LENGTH = 256  # Idempotency-Key, rendered deduplication keys
+# A JSON string (skipped whole) or a bracket; possessive, so a long string is one step.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
+
+
+def check_depth(text: str, field: str = "body", limit: int = MAX_JSON_DEPTH) -> None:
+    """ValidationFailed naming `field` when JSON text nests deeper than `limit` levels: deep
+    values would exhaust the recursion of every later step (parsing, storing, rendering)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group(0)
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                raise ValidationFailed(
+                    f"{field} nests deeper than {limit} levels",
+                    [{"field": field, "message": f"at most {limit} levels of nesting"}])
+        elif token in "]}":
+            depth -= 1
+
+
+def check_key_length(value: str | None, field: str) -> str | None:
+    """ValidationFailed naming `field` when a key is longer than MAX_KEY_LENGTH characters."""
+    if value is not None and len(value) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"{field} is longer than {MAX_KEY_LENGTH} characters",
+            [{"field": field, "message": f"at most {MAX_KEY_LENGTH} characters"}])
+    return value
+
+
+def loads_json(raw: bytes | str, field: str = "body") -> Any:
     """Strict JSON: NaN, Infinity and numbers too large for a double are refused (ValueError),
-    so nothing stored can later be answered as invalid JSON."""
-    return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    so nothing stored can later be answered as invalid JSON; nesting deeper than 64 levels is
+    refused (ValidationFailed naming `field`)."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    check_depth(text, field)
+    return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
 
 
 def parse_query(model: type[M], request: Request) -> M:

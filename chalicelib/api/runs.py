@@ -16,7 +16,8 @@ RUN_ID = {"id": "run id (uuid)"}
           query=ListRunsQuery, response=RunListOut)
 def list_runs(query: ListRunsQuery, identity: Identity) -> dict:
     """GET /api/automations/runs."""
-    page = service.list_runs(container().repo, query.to_query())
+    box = container()
+    page = service.list_runs(box.repo, query.to_query(), box.settings.cursor_key)
     return {
         "runs": [run.to_json() for run in page.runs],
         "pagination": {

@@ -16,6 +16,8 @@ from chalice.local import (
     CustomLocalChalice,
     LocalChalice,
     LocalDevServer,
+    LocalGatewayException,
+    NotAuthorizedError,
     RouteMatcher,
 )
 
@@ -46,6 +48,16 @@ class RequestHandler(ChaliceRequestHandler):
                                      json.dumps(body))
             return
         super()._generic_handle()
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        # Chalice's gateway answers a missing Authorization itself ({"message": "Unauthorized"});
+        # deployed, the UNAUTHORIZED GatewayResponse gives it the envelope: so does this.
+        if isinstance(error, NotAuthorizedError):
+            body = envelope("UNAUTHORIZED", "missing or invalid bearer token")
+            self._send_http_response(401, {"Content-Type": "application/json",
+                                           "WWW-Authenticate": "Bearer"}, json.dumps(body))
+            return
+        super()._send_error_response(error)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         elapsed_ms = (time.monotonic() - getattr(self, "_started", time.monotonic())) * 1000

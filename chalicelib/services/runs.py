@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import math
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from ..domain.errors import InvalidTransition, StaleRun, ValidationFailed
 from ..domain.model import Event, Run, RunFilter, Step
 from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from .ports import RunRepository
+
+
+MAX_CURSOR_LENGTH = 1024  # an issued cursor is about 150 characters
 
 
 @dataclass(frozen=True)
@@ -66,43 +70,55 @@ def filter_fingerprint(filt: RunFilter) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def encode_cursor(last: Run, filt: RunFilter, page: int) -> str:
-    """Opaque cursor: the last run's sort key, the filter fingerprint and the next page number."""
-    payload = json.dumps({"k": last.sort_key, "f": filter_fingerprint(filt), "p": page})
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+def _signature(payload: str, key: bytes) -> str:
+    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, filt: RunFilter) -> tuple[str, int]:
+def encode_cursor(last: Run, filt: RunFilter, page: int, key: bytes = b"") -> str:
+    """Opaque cursor: the last run's sort key, the filter fingerprint and the next page number,
+    signed with `key` (HMAC-SHA256), so a cursor the API did not issue is refused unread."""
+    body = json.dumps({"k": last.sort_key, "f": filter_fingerprint(filt), "p": page})
+    payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return f"{payload}.{_signature(payload, key)}"
+
+
+def decode_cursor(cursor: str, filt: RunFilter, key: bytes = b"") -> tuple[str, int]:
     """(sort key, page number) of a cursor; ValidationFailed naming `cursor` when unusable."""
+    payload, _, signature = cursor.partition(".")
+    if len(cursor) > MAX_CURSOR_LENGTH or not hmac.compare_digest(
+            signature.encode(), _signature(payload, key).encode()):
+        raise _bad_cursor("cursor is not one this API issued")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
-        key, fingerprint, page = payload["k"], payload["f"], payload["p"]
-        if not (isinstance(key, str) and isinstance(page, int) and page >= 1):
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        decoded = json.loads(raw)
+        key_, fingerprint, page = decoded["k"], decoded["f"], decoded["p"]
+        if not (isinstance(key_, str) and isinstance(page, int) and page >= 1):
             raise ValueError("malformed cursor")
     except (binascii.Error, ValueError, TypeError, KeyError):
         raise _bad_cursor("cursor is not one this API issued") from None
     if fingerprint != filter_fingerprint(filt):
         raise _bad_cursor("cursor was issued for other filters; repeat the same filters")
-    return key, page
+    return key_, page
 
 
 def _bad_cursor(message: str) -> ValidationFailed:
     return ValidationFailed(message, [{"field": "cursor", "message": message}])
 
 
-def list_runs(repo: RunRepository, query: RunQuery) -> RunPage:
-    """Runs matching the query, newest first, with the exact total and the next cursor."""
+def list_runs(repo: RunRepository, query: RunQuery, cursor_key: bytes = b"") -> RunPage:
+    """Runs matching the query, newest first, with the exact total and the next cursor
+    (signed with `cursor_key`)."""
     if query.page is not None and query.cursor is not None:
         raise _bad_cursor("use either page or cursor, not both")
     after, page = None, query.page or 1
     if query.cursor is not None:
-        after, page = decode_cursor(query.cursor, query.filter)
+        after, page = decode_cursor(query.cursor, query.filter, cursor_key)
     offset = 0 if after is not None else (page - 1) * query.page_size
     found = repo.list_runs(query.filter, limit=query.page_size, after=after, offset=offset)
     next_cursor = None
     if found.has_more and found.runs:
-        next_cursor = encode_cursor(found.runs[-1], query.filter, page + 1)
+        next_cursor = encode_cursor(found.runs[-1], query.filter, page + 1, cursor_key)
     return RunPage(
         runs=found.runs,
         page=page,

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import uuid
 from typing import Any
 
-from ..domain.errors import AutomationNotFound, Conflict, RunNotFound, Unauthorized
+from ..domain.errors import (
+    AutomationNotFound, Conflict, RunNotFound, Unauthorized, ValidationFailed,
+)
 from ..domain.model import Run
 from ..domain.statuses import RunStatus
 from ..domain.templates import build_context, mask_headers, render
 from ..domain.trigger_data import WebhookData
 from .trigger import start_run
 
+MAX_DEDUP_KEY_LENGTH = 256
 SIGNATURE_HEADERS = ("x-signature-256", "x-hub-signature-256")
 _SECRET_REF = re.compile(r"^\{\{\s*secrets\.([A-Za-z0-9_]+)\s*\}\}$")
 # A failed original must not block a retried delivery (SPEC 6).
@@ -54,7 +58,15 @@ def receive(deps, name: str, *, method: str, path: str, query: dict[str, Any],
         return start_run(deps, automation, "webhook", data, actor="webhook"), False
     context = build_context(trigger_data=data, steps={}, run_id="", attempt=1,
                             automation_name=name)
-    key = f"webhook:{name}:{render(key_template, context)}"
+    rendered = render(key_template, context)
+    if not isinstance(rendered, str):
+        rendered = json.dumps(rendered, separators=(",", ":"), sort_keys=True, default=str)
+    if len(rendered) > MAX_DEDUP_KEY_LENGTH:
+        raise ValidationFailed(
+            f"deduplication key is longer than {MAX_DEDUP_KEY_LENGTH} characters",
+            [{"field": "deduplicationKey",
+              "message": f"at most {MAX_DEDUP_KEY_LENGTH} characters"}])
+    key = f"webhook:{name}:{rendered}"
     window = int(automation.trigger.deduplication_window)
     for _ in range(3):
         new_id = str(uuid.uuid4())

@@ -28,7 +28,9 @@ class StackResolver:
                            for name, spec in template.get("Parameters", {}).items()}
         self.parameters.update(parameters or {})
         self.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                       "AWS::StackName": stack, "AWS::URLSuffix": "amazonaws.com"}
+                       "AWS::StackName": stack, "AWS::URLSuffix": "amazonaws.com",
+                       "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/"
+                                       f"{stack}/0c2b3c40-0000-4000-8000-000000000000"}
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
