@@ -119,6 +119,7 @@ GLOBAL_VARIABLES = {
     "POWERTOOLS_METRICS_NAMESPACE": "AutomationRuns",
     "POWERTOOLS_TRACE_DISABLED": {"Fn::If": ["TracingEnabled", "false", "true"]},
     "POWERTOOLS_LOG_LEVEL": ref("LogLevel"),
+    "CURSOR_KEY": ref("AWS::StackId"),  # signs list cursors: per stack, unknown to callers
 }
 
 
