@@ -124,8 +124,9 @@ def local_environment(endpoint: str, api_url: str,
         # Quiet terminal: Powertools' dev switch stops metric blobs, and the service's logger
         # prints one line per record (observability.OneLineFormatter) instead of JSON.
         "POWERTOOLS_DEV": "true",
-        # Example automations call services on loopback (including this stack's own API).
-        "ALLOW_PRIVATE_HTTP": "true",
+        # Example automations call services on loopback (including this stack's own API),
+        # unless the user said ALLOW_PRIVATE_HTTP=false.
+        "ALLOW_PRIVATE_HTTP": current.get("ALLOW_PRIVATE_HTTP") or "true",
         "RUNS_SECRET_RUNS_BASE_URL": api_url,
     }
 

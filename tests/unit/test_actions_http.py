@@ -186,6 +186,9 @@ def test_connection_refused_is_a_retryable_network_error(http_sink):
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:9/x", "http://localhost:9/x", "http://10.1.2.3/x",
     "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/x", "http://192.168.0.1/",
+    # IPv6 forms that carry a private IPv4 address: compatible, NAT64, 6to4, mapped.
+    "http://[::127.0.0.1]:9/x", "http://[64:ff9b::7f00:1]:9/x", "http://[2002:7f00:1::]:9/x",
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "http://[::ffff:10.0.0.1]/",
 ])
 def test_private_targets_are_refused_unless_allowed(url):
     ctx = action_context(props={"url": url}, settings=Settings(allow_private_http=False))
@@ -208,3 +211,22 @@ def test_rendered_props_are_validated_again():
 def test_sensitive_response_headers_are_masked(http_sink):
     http_sink.respond("/login", body={}, headers={"Set-Cookie": "session=abc"})
     assert run("post", url=f"{http_sink.url}/login")["headers"]["Set-Cookie"] == "[redacted]"
+
+
+@pytest.mark.parametrize("address,public", [
+    ("64:ff9b::808:808", True), ("2002:808:808::1", True), ("2001:4860:4860::8888", True),
+    ("::127.0.0.1", False), ("64:ff9b::7f00:1", False), ("2002:a00:1::", False),
+    ("64:ff9b:1::a00:1", False), ("::", False),
+])
+def test_ipv6_addresses_are_judged_by_the_ipv4_address_they_carry(address, public):
+    from chalicelib.actions.http import _is_public
+
+    assert _is_public(address) is public
+
+
+def test_the_local_stack_keeps_allow_private_http_false_when_asked():
+    from chalicelib.local.emulator import local_environment
+
+    assert local_environment("http://m", "http://a", {})["ALLOW_PRIVATE_HTTP"] == "true"
+    refused = local_environment("http://m", "http://a", {"ALLOW_PRIVATE_HTTP": "false"})
+    assert refused["ALLOW_PRIVATE_HTTP"] == "false"
