@@ -7,7 +7,7 @@ from chalice import Response
 
 from ..bootstrap import container
 from ..domain.clock import iso
-from ..domain.errors import PayloadTooLarge
+from ..domain.errors import Forbidden, PayloadTooLarge
 from ..services import replay as replay_service
 from ..services import webhook
 from ..services.tokens import Role
@@ -45,18 +45,28 @@ def list_automations(identity: Identity) -> dict:
 
 
 @endpoint("/api/automations/{name}/trigger", methods=["POST"], status=202,
-          summary="Start a run of a manual (or any enabled) automation", role=Role.OPERATOR,
-          body=TriggerIn, response=TriggerOut, errors=(404, 409, 413), path_params=NAME,
+          summary="Start a run of a manual automation (admins: of any automation, recorded "
+                  "as such)", role=Role.OPERATOR,
+          body=TriggerIn, response=TriggerOut, errors=(403, 404, 409, 413), path_params=NAME,
           headers=IDEMPOTENCY)
 def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
     """POST /api/automations/{name}/trigger."""
     deps = container()
     automation = deps.catalog.get(name)
+    # Webhook, cron and failure-handler automations have their own gate (a signature, the
+    # clock, a failure): starting them here bypasses it, so only an admin may, on the record.
+    override = automation.trigger_type != "manual"
+    if override and identity.role != Role.ADMIN:
+        raise Forbidden(
+            f"automation {name} is started by its {automation.trigger_type} trigger; only an "
+            "admin may start it by hand", role=identity.role.value, required=Role.ADMIN.value)
     key = check_key_length(api.current_request.headers.get("idempotency-key"),
                            "Idempotency-Key")
+    actor = f"{identity.actor} (admin, {automation.trigger_type} automation)" if override \
+        else identity.actor
 
     def start(run_id: str):
-        return start_run(deps, automation, "manual", body.trigger_data, actor=identity.actor,
+        return start_run(deps, automation, "manual", body.trigger_data, actor=actor,
                          run_id=run_id)
 
     run = start_once(deps, "trigger", f"{name}:{key}", start)[0] if key else start(None)
@@ -66,10 +76,14 @@ def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
 
 @endpoint("/api/automations/{name}/webhook", methods=WEBHOOK_METHODS, status=202, role=None,
           summary="Webhook delivery (HMAC-SHA256 `X-Signature-256: sha256=<hex>` when the "
-                  "automation has a secret; a duplicate answers 200 with deduplicated: true)",
-          response=WebhookOut, errors=(401, 404, 409, 413), path_params=NAME,
+                  "automation has a secret; a duplicate, or the same signed body within 24 h, "
+                  "answers 200 with deduplicated: true; an unknown name answers as a bad "
+                  "signature does, 401)",
+          response=WebhookOut, errors=(400, 401, 409, 413), path_params=NAME,
           headers={"X-Signature-256": "sha256=<hex HMAC-SHA256 of the raw body>, when the "
-                                      "automation has a secret"})
+                                      "automation has a secret",
+                   "X-Signature-Timestamp": "unix seconds, with `signature: timestamped` "
+                                            "(signed: `<timestamp>.<body>`, 5 minutes)"})
 def receive_webhook(name: str) -> Response:
     """ANY /api/automations/{name}/webhook: public, authenticated by its HMAC signature."""
     request = api.current_request

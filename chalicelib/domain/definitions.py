@@ -49,6 +49,9 @@ class WebhookTrigger(Definition):
     deduplication_key: str | None = Field(None, description="a template over trigger.data; "
                                           "repeats within the window answer the first run")
     deduplication_window: int = Field(default=300, ge=1, le=86_400, description="seconds")
+    signature: Literal["body", "timestamped"] = Field(
+        "body", description="`body`: `X-Signature-256` over the raw body (GitHub's scheme); "
+        "`timestamped`: over `<X-Signature-Timestamp>.<body>`, refused outside 5 minutes")
 
     @field_validator("secret")
     @classmethod

@@ -86,14 +86,15 @@ def start_run(deps, automation, trigger_type: str, trigger_data: Any, *, actor: 
     return run
 
 
-def start_once(deps, scope: str, key: str, start) -> tuple[Run, bool]:
-    """Run `start(run_id)` once per (scope, key) for 24 h; returns (run, created?).
+def start_once(deps, scope: str, key: str, start,
+               ttl_s: int = IDEMPOTENCY_TTL_S) -> tuple[Run, bool]:
+    """Run `start(run_id)` once per (scope, key) for `ttl_s` (24 h); returns (run, created?).
 
     The key is claimed first with the run id it will create, so a retried request finds the
     same run even when the first attempt crashed between claiming and creating.
     """
     run_id = str(uuid.uuid4())
-    existing = deps.markers.put_once(f"{scope}:{key}", {"runId": run_id}, IDEMPOTENCY_TTL_S)
+    existing = deps.markers.put_once(f"{scope}:{key}", {"runId": run_id}, ttl_s)
     if existing is None:
         try:
             return start(run_id), True

@@ -81,8 +81,13 @@ def test_duplicate_delivery_is_deduplicated_unless_the_original_failed(client, d
     assert duplicate.json_body == {"id": retried.json_body["id"], "deduplicated": True}
 
 
-def test_unknown_webhook_is_404_and_oversized_body_is_413(client, deps):
-    assert _deliver(client, "nope", {}).status_code == 404
+def test_unknown_webhook_answers_as_a_bad_signature_and_oversized_body_is_413(client, deps):
+    unknown, bad = _deliver(client, "nope", {}), _deliver(client, "signed", {})
+    assert (unknown.status_code, unknown.json_body) == (bad.status_code, bad.json_body) == (
+        401, {"success": False, "code": "UNAUTHORIZED",
+              "message": "unknown webhook or bad signature", "details": []})
+    cron = _deliver(client, "every-minute", {})  # no webhook route for other trigger types
+    assert (cron.status_code, cron.json_body) == (401, bad.json_body)
     big = {"blob": "x" * (300 * 1024)}
     raw = json.dumps(big).encode()
     response = _deliver(client, "signed", big, {"X-Signature-256": signature_of(KEY, raw)})
