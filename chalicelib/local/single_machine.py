@@ -42,8 +42,9 @@ def sqlite_environment(db_path: str, api_url: str, current: Mapping[str, str]) -
         "RUNS_BACKEND": "sqlite",
         "RUNS_DB": db_path,
         "AUTOMATIONS_DIR": local_automations(current),
-        # Example automations call services on loopback (including this stack's own API).
-        "ALLOW_PRIVATE_HTTP": "true",
+        # Example automations call services on loopback (including this stack's own API),
+        # unless the user said ALLOW_PRIVATE_HTTP=false.
+        "ALLOW_PRIVATE_HTTP": current.get("ALLOW_PRIVATE_HTTP") or "true",
         "RUNS_SECRET_RUNS_BASE_URL": api_url,
         # Quiet terminal, as on moto: Powertools' dev switch stops metric blobs and the
         # service's logger prints one line per record; no X-Ray daemon here either.

@@ -230,3 +230,11 @@ def test_the_local_stack_keeps_allow_private_http_false_when_asked():
     assert local_environment("http://m", "http://a", {})["ALLOW_PRIVATE_HTTP"] == "true"
     refused = local_environment("http://m", "http://a", {"ALLOW_PRIVATE_HTTP": "false"})
     assert refused["ALLOW_PRIVATE_HTTP"] == "false"
+
+
+def test_the_sqlite_local_stack_keeps_allow_private_http_false_when_asked():
+    from chalicelib.local.single_machine import sqlite_environment
+
+    assert sqlite_environment("db", "http://a", {})["ALLOW_PRIVATE_HTTP"] == "true"
+    refused = sqlite_environment("db", "http://a", {"ALLOW_PRIVATE_HTTP": "false"})
+    assert refused["ALLOW_PRIVATE_HTTP"] == "false"
