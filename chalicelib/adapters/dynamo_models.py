@@ -180,6 +180,9 @@ class TokenItemBase(_Keyed):
     role = UnicodeAttribute()
     created_at = UnicodeAttribute(attr_name="createdAt")
     description = UnicodeAttribute(default="")
+    expires_at = NumberAttribute(attr_name="expiresAt", null=True)  # TTL, epoch seconds
+    token_hash = UnicodeAttribute(attr_name="tokenHash", null=True)  # listing entries only
+    last_used_at = UnicodeAttribute(attr_name="lastUsedAt", null=True)  # listing entries only
 
 
 @dataclass(frozen=True)

@@ -219,12 +219,29 @@ class MemoryMarkers:
 class MemoryTokenStore:
     def __init__(self) -> None:
         self._items: dict[str, TokenRecord] = {}
+        self._hashes: dict[str, str] = {}  # token id -> hash
 
     def put(self, token_hash: str, record: TokenRecord) -> None:
+        old = self._items.get(token_hash)
+        if old is not None:
+            self._hashes.pop(old.token_id, None)
         self._items[token_hash] = record
+        self._hashes[record.token_id] = token_hash
 
     def find(self, token_hash: str) -> TokenRecord | None:
         return self._items.get(token_hash)
+
+    def list(self) -> list[TokenRecord]:
+        return [self._items[h] for _, h in sorted(self._hashes.items())]
+
+    def revoke(self, token_id: str) -> bool:
+        token_hash = self._hashes.pop(token_id, None)
+        return token_hash is not None and self._items.pop(token_hash, None) is not None
+
+    def touch(self, token_id: str, at: datetime) -> None:
+        token_hash = self._hashes.get(token_id)
+        if token_hash is not None:
+            self._items[token_hash] = replace(self._items[token_hash], last_used_at=at)
 
 
 class MemoryQueue:

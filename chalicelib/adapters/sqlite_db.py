@@ -394,5 +394,11 @@ STORE_SCHEMA = [
             AND trigger_type = OLD.trigger_type AND status = OLD.status;
     END;
     """,
+    # 4: tokens expire and record their last use; they are listed and revoked by id.
+    """
+    ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+    ALTER TABLE tokens ADD COLUMN last_used_at TEXT;
+    CREATE INDEX tokens_by_id ON tokens (token_id);
+    """,
 ]
 register_schema("store", STORE_SCHEMA)

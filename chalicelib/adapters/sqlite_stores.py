@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from datetime import datetime
 from typing import Any
 
 from ..domain.clock import iso, parse_iso
@@ -60,21 +61,36 @@ class SqliteTokenStore:
     def put(self, token_hash: str, record: TokenRecord) -> None:
         with self.db.write() as tx:
             tx.execute(
-                "INSERT INTO tokens (token_hash, token_id, role, created_at, description)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_hash) DO UPDATE SET"
+                "INSERT INTO tokens (token_hash, token_id, role, created_at, description,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_hash) DO UPDATE SET"
                 " token_id = excluded.token_id, role = excluded.role,"
-                " created_at = excluded.created_at, description = excluded.description",
+                " created_at = excluded.created_at, description = excluded.description,"
+                " expires_at = excluded.expires_at, last_used_at = NULL",
                 (token_hash, record.token_id, record.role, iso(record.created_at),
-                 record.description))
+                 record.description, iso(record.expires_at)))
 
     def find(self, token_hash: str) -> TokenRecord | None:
         rows = self.db.read("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,))
-        if not rows:
-            return None
-        row = rows[0]
-        return TokenRecord(token_id=row["token_id"], role=row["role"],
-                           created_at=parse_iso(row["created_at"]),
-                           description=row["description"])
+        return _token(rows[0]) if rows else None
+
+    def list(self) -> list[TokenRecord]:
+        return [_token(row) for row in self.db.read("SELECT * FROM tokens ORDER BY token_id")]
+
+    def revoke(self, token_id: str) -> bool:
+        with self.db.write() as tx:
+            return tx.execute("DELETE FROM tokens WHERE token_id = ?", (token_id,)).rowcount > 0
+
+    def touch(self, token_id: str, at: datetime) -> None:
+        with self.db.write() as tx:
+            tx.execute("UPDATE tokens SET last_used_at = ? WHERE token_id = ?",
+                       (iso(at), token_id))
+
+
+def _token(row) -> TokenRecord:
+    return TokenRecord(token_id=row["token_id"], role=row["role"],
+                       created_at=parse_iso(row["created_at"]), description=row["description"],
+                       expires_at=parse_iso(row["expires_at"]),
+                       last_used_at=parse_iso(row["last_used_at"]))
 
 
 class SqliteSlots:

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..bootstrap import container
 from ..domain.errors import Unauthorized, ValidationFailed
-from ..observability import observed_authorizer
-from ..services.tokens import Role, authenticate, require_role
+from ..observability import logger, observed_authorizer
+from ..services.tokens import Role, authenticate, record_use, require_role
 from .errors import error_response, validation_failed
 from .openapi import document
 
@@ -48,23 +48,29 @@ def bearer(auth_request: AuthRequest) -> AuthResponse:
     """Resolve the bearer token into the request context; the route enforces role and 401."""
     # An unknown token passes with an `authError` context instead of a Deny: a Deny is a 403
     # from API Gateway and Chalice's local gateway alike, and the contract wants a 401.
+    box = container()
     try:
-        record = authenticate(container().tokens, auth_request.token)
+        record = authenticate(box.tokens, auth_request.token, box.clock())
     except Unauthorized as exc:
         return AuthResponse(routes=["*"], principal_id="anonymous",
                             context={"authError": exc.message})
+    try:
+        record_use(box.tokens, record, box.clock())
+    except Exception:  # noqa: BLE001 - a missed "last used" must not refuse the caller
+        logger.warning("could not record the token's last use", exc_info=True)
     return AuthResponse(routes=["*"], principal_id=f"token:{record.token_id}",
                         context={"tokenId": record.token_id, "role": record.role})
 
 
 def current_identity(request: Request) -> Identity:
-    """Who is calling: the authorizer's verdict when it ran, else the Authorization header."""
+    """Who is calling. The token is looked up again even after the authorizer allowed it:
+    API Gateway caches the authorizer's answer per token, and a revoked or expired token
+    must be refused on its next request (one read)."""
     context = (request.context or {}).get("authorizer") or {}
     if context.get("authError"):
         raise Unauthorized(context["authError"])
-    if context.get("tokenId") and context.get("role"):
-        return Identity(token_id=context["tokenId"], role=Role(context["role"]))
-    record = authenticate(container().tokens, request.headers.get("authorization"))
+    box = container()
+    record = authenticate(box.tokens, request.headers.get("authorization"), box.clock())
     return Identity(token_id=record.token_id, role=Role(record.role))
 
 

@@ -18,7 +18,8 @@ cli = typer.Typer(name="runs", help="Automation Runs: list, inspect, trigger, re
                   "cancel runs over the runs API (RUNS_URL, RUNS_TOKEN).",
                   no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode="rich", context_settings={"help_option_names": ["-h", "--help"]})
-tokens = typer.Typer(help="Manage API tokens (writes the token store directly).",
+tokens = typer.Typer(help="Manage API tokens: create writes the token store directly; list and "
+                     "revoke go through the API (admin token).",
                      no_args_is_help=True)
 cli.add_typer(tokens, name="token")
 
@@ -264,25 +265,55 @@ def _token_container(environ):
 @tokens.command("create")
 def token_create(role: Annotated[str, typer.Option(help="viewer | operator | admin")],
                  description: Annotated[str, typer.Option()] = "",
+                 expires_in_days: Annotated[Optional[int], typer.Option(
+                     min=1, help="omitted: never expires")] = None,
                  as_json: Json = False) -> None:
     """Issue a token through the configured token store; its secret is printed once."""
     from ..services.tokens import create_token  # noqa: PLC0415
 
     box = _token_container(os.environ)
-    token_id, secret = create_token(box.tokens, role, box.clock(), description=description)
+    token_id, secret = create_token(box.tokens, role, box.clock(), description=description,
+                                    expires_in_days=expires_in_days)
     store = (f"local database {box.settings.runs_db}" if box.settings.uses_sqlite
              else f"table {box.settings.runs_table}")
     if as_json:
         render.print_json({"id": token_id, "role": role, "description": description,
-                           "secret": secret, "storedIn": store})
+                           "expiresInDays": expires_in_days, "secret": secret,
+                           "storedIn": store})
         return
     out = render.console()
     out.print(render.table(None, ["FIELD", "VALUE"], [
         ["id", token_id], ["role", role], ["description", description or None],
+        ["expires in", f"{expires_in_days} days" if expires_in_days else "never"],
         ["stored in", store]]))
     out.print(f"\n{secret}\n\nThis secret is shown once; it is stored only as a hash.",
               highlight=False)
     return
+
+
+@tokens.command("list")
+def token_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the API's tokens (admin token): never their secrets."""
+    answer = _api(ctx).request("GET", "/api/tokens")
+    if as_json:
+        render.print_json(answer)
+        return
+    render.console().print(render.table(None, [
+        "ID", "NAME", "ROLE", "CREATED", "LAST USED", "EXPIRES"], [
+        [t["id"], t["name"], t["role"], t["createdAt"], t["lastUsedAt"], t["expiresAt"]]
+        for t in answer["tokens"]]))
+
+
+@tokens.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(
+        help="token id (from `runs token list`)", show_default=False)],
+        as_json: Json = False) -> None:
+    """Revoke a token (admin token): its next request gets a 401."""
+    answer = _api(ctx).request("DELETE", f"/api/tokens/{_quote(token_id)}")
+    if as_json:
+        render.print_json(answer)
+        return
+    render.console().print(f"revoked {token_id}", highlight=False)
 
 
 @cli.command()

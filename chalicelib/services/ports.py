@@ -100,15 +100,28 @@ class TokenRecord:
     token_id: str
     role: str
     created_at: datetime
-    description: str = ""
+    description: str = ""  # the token's name
+    expires_at: datetime | None = None  # None: never expires
+    last_used_at: datetime | None = None  # recorded by the authorizer, at most once a minute
 
 
 class TokenStore(Protocol):
-    """API tokens, stored by the SHA-256 of the secret only."""
+    """API tokens, stored by the SHA-256 of the secret only; listed and revoked by id."""
 
-    def put(self, token_hash: str, record: TokenRecord) -> None: ...
+    def put(self, token_hash: str, record: TokenRecord) -> None:
+        """Store a token (replacing one with the same hash); listed from then on."""
 
-    def find(self, token_hash: str) -> TokenRecord | None: ...
+    def find(self, token_hash: str) -> TokenRecord | None:
+        """The token with this hash, or None (never issued, or revoked)."""
+
+    def list(self) -> list[TokenRecord]:
+        """Every token, by id, with when each was last used (a constant number of requests)."""
+
+    def revoke(self, token_id: str) -> bool:
+        """Forget the token: `find` no longer answers it. True when it existed."""
+
+    def touch(self, token_id: str, at: datetime) -> None:
+        """Record that the token was used at `at` (a no-op once it is revoked)."""
 
 
 class MessageQueue(Protocol):

@@ -3,14 +3,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
-from ..domain.errors import Forbidden, Unauthorized, ValidationFailed
+from ..domain.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from .ports import TokenRecord, TokenStore
 
 SECRET_PREFIX = "rt_"
 MIN_SECRET_LENGTH = 8
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+class TokenNotFound(NotFound):
+    """No token has this id (never issued, or already revoked)."""
+
+    code = "TOKEN_NOT_FOUND"
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"token {token_id} not found", tokenId=token_id)
 
 
 class Role(str, Enum):
@@ -53,8 +63,21 @@ def create_token(
     now: datetime,
     secret: str | None = None,
     description: str = "",
+    expires_in_days: int | None = None,
 ) -> tuple[str, str]:
     """Issue a token with `role`; returns (token_id, secret). Pass `secret` to register a known one."""
+    return issue_token(store, role, now, secret, description, expires_in_days)[0:2]
+
+
+def issue_token(
+    store: TokenStore,
+    role: str,
+    now: datetime,
+    secret: str | None = None,
+    description: str = "",
+    expires_in_days: int | None = None,
+) -> tuple[str, str, TokenRecord]:
+    """Issue a token; returns (token_id, secret, the stored record)."""
     parsed = parse_role(role)
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise ValidationFailed(
@@ -63,10 +86,31 @@ def create_token(
         )
     secret = secret or SECRET_PREFIX + secrets.token_urlsafe(32)
     token_id = secrets.token_hex(6)
+    # Stored to the second (DynamoDB's TTL is epoch seconds).
+    expires = (now + timedelta(days=expires_in_days)).replace(microsecond=0) \
+        if expires_in_days else None
     record = TokenRecord(token_id=token_id, role=parsed.value, created_at=now,
-                         description=description)
+                         description=description, expires_at=expires)
     store.put(hash_secret(secret), record)
-    return token_id, secret
+    return token_id, secret, record
+
+
+def list_tokens(store: TokenStore) -> list[TokenRecord]:
+    """Every token (never its secret), by id."""
+    return store.list()
+
+
+def revoke_token(store: TokenStore, token_id: str) -> None:
+    """Revoke a token: its next request gets a 401. TokenNotFound when there is none."""
+    if not store.revoke(token_id):
+        raise TokenNotFound(token_id)
+
+
+def record_use(store: TokenStore, record: TokenRecord, now: datetime) -> None:
+    """Note that the token was used, at most once per TOUCH_INTERVAL (the write is not free)."""
+    last = record.last_used_at
+    if last is None or now - last >= TOUCH_INTERVAL:
+        store.touch(record.token_id, now)
 
 
 def bearer_secret(header: str | None) -> str:
@@ -77,11 +121,16 @@ def bearer_secret(header: str | None) -> str:
     return value.strip()
 
 
-def authenticate(store: TokenStore, header: str | None) -> TokenRecord:
-    """The token record behind an Authorization header; Unauthorized when missing or unknown."""
+def authenticate(store: TokenStore, header: str | None,
+                 now: datetime | None = None) -> TokenRecord:
+    """The token record behind an Authorization header; Unauthorized when missing, unknown,
+    revoked or expired (at `now`, default the current time)."""
     record = store.find(hash_secret(bearer_secret(header)))
     if record is None:
         raise Unauthorized("invalid token")
+    now = now or datetime.now(timezone.utc)
+    if record.expires_at is not None and record.expires_at <= now:
+        raise Unauthorized("token expired")
     return record
 
 

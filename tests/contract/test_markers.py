@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from chalicelib.services.ports import TokenRecord
 
@@ -91,3 +92,48 @@ class TestTokenStore:
         backend.tokens.put("c" * 64, TokenRecord("tok-1", "admin", BASE_TIME))
 
         assert backend.tokens.find("c" * 64).role == "admin"
+
+    def test_a_token_keeps_its_expiry(self, backend):
+        expires = BASE_TIME + timedelta(days=30)
+        backend.tokens.put("d" * 64, TokenRecord("tok-2", "viewer", BASE_TIME, "ci",
+                                                 expires_at=expires))
+
+        assert backend.tokens.find("d" * 64).expires_at == expires
+
+    def test_tokens_are_listed_by_id_with_their_last_use(self, backend):
+        backend.tokens.put("e" * 64, TokenRecord("tok-b", "viewer", BASE_TIME, "second"))
+        backend.tokens.put("f" * 64, TokenRecord("tok-a", "admin", BASE_TIME, "first",
+                                                 expires_at=BASE_TIME + timedelta(days=1)))
+        used = BASE_TIME + timedelta(minutes=5)
+        backend.tokens.touch("tok-b", used)
+
+        listed = backend.tokens.list()
+        assert [(t.token_id, t.description, t.role) for t in listed] == [
+            ("tok-a", "first", "admin"), ("tok-b", "second", "viewer")]
+        assert [t.last_used_at for t in listed] == [None, used]
+        assert listed[0].expires_at == BASE_TIME + timedelta(days=1)
+
+    def test_the_token_found_by_its_hash_knows_when_it_was_last_used(self, backend):
+        """The authorizer writes "last used" at most once a minute, judged by what it finds."""
+        backend.tokens.put("j" * 64, TokenRecord("tok-u", "viewer", BASE_TIME))
+        assert backend.tokens.find("j" * 64).last_used_at is None
+        used = BASE_TIME + timedelta(minutes=2)
+        backend.tokens.touch("tok-u", used)
+
+        assert backend.tokens.find("j" * 64).last_used_at == used
+
+    def test_a_revoked_token_is_neither_found_nor_listed(self, backend):
+        backend.tokens.put("g" * 64, TokenRecord("tok-r", "admin", BASE_TIME))
+        backend.tokens.put("h" * 64, TokenRecord("tok-k", "admin", BASE_TIME))
+
+        assert backend.tokens.revoke("tok-r") is True
+        assert backend.tokens.find("g" * 64) is None
+        assert [t.token_id for t in backend.tokens.list()] == ["tok-k"]
+        assert backend.tokens.revoke("tok-r") is False
+
+    def test_touching_a_revoked_token_does_not_bring_it_back(self, backend):
+        backend.tokens.put("i" * 64, TokenRecord("tok-t", "admin", BASE_TIME))
+        backend.tokens.revoke("tok-t")
+        backend.tokens.touch("tok-t", BASE_TIME)
+
+        assert backend.tokens.list() == [] and backend.tokens.find("i" * 64) is None

@@ -256,3 +256,29 @@ def test_dev_starts_the_local_stack(monkeypatch):
     started = []
     monkeypatch.setattr(local_main, "main", lambda: started.append(True) or 0)
     assert main(["dev"]) == 0 and started == [True]
+
+
+def test_token_create_with_expiry_then_list_and_revoke_over_the_api(box, server_url, capsys):
+    code = main(["token", "create", "--role", "viewer", "--description", "dash",
+                 "--expires-in-days", "7"])
+    out = capsys.readouterr().out
+    assert code == 0 and "7 days" in out
+    secret = next(line for line in out.splitlines() if line.startswith("rt_"))
+    viewer = authenticate(box.tokens, f"Bearer {secret}")
+    assert viewer.expires_at is not None
+    admin = ["--url", server_url, "--token",
+             create_token(box.tokens, "admin", datetime.now(timezone.utc))[1]]
+    assert main(admin + ["token", "list"]) == 0
+    out = _without_server_logs(capsys.readouterr().out)
+    assert out.splitlines()[0].split()[:3] == ["ID", "NAME", "ROLE"]
+    assert viewer.token_id in out and "dash" in out and secret not in out
+    listed = json.loads(_without_server_logs((main(admin + ["token", "list", "--json"]),
+                                              capsys.readouterr().out)[1]))
+    assert viewer.token_id in {t["id"] for t in listed["tokens"]}
+    assert main(admin + ["token", "revoke", viewer.token_id]) == 0
+    assert f"revoked {viewer.token_id}" in capsys.readouterr().out
+    with pytest.raises(ApiError) as refused:
+        ApiClient(server_url, secret).request("GET", "/api/automations/runs")
+    assert refused.value.status == 401
+    viewer_only = ["--url", server_url, "--token", token(box, "viewer")]
+    assert main(viewer_only + ["token", "list"]) == Exit.AUTH

@@ -77,12 +77,16 @@ class TestWriteCost:
 
         assert deps.repo.get_run(run_id).status.value == "completed"
         dynamo = used.by_operation("dynamodb")
-        dynamo.pop("GetItem")  # the API token lookup is counted apart below
+        dynamo.pop("GetItem")  # the API token lookups are counted apart below
         assert dynamo == {k: v for k, v in RUN_REQUESTS.items() if k != "GetItem"}
-        assert used.by_operation("dynamodb")["GetItem"] == RUN_REQUESTS["GetItem"] + 1
-        assert used.by_operation("sqs") == {"SendMessage": 1}
+        # The trigger reads its token twice: in the authorizer (whose answer API Gateway
+        # caches) and in the route, so that a revoked token is refused on its next request.
+        assert used.by_operation("dynamodb")["GetItem"] == RUN_REQUESTS["GetItem"] + 2
+        # One hand-over message; the two step messages each hold their attempt's lease
+        # once (issue 11: the long visibility timeout is only a live attempt's lease).
+        assert used.by_operation("sqs") == {"SendMessage": 1, "ChangeMessageVisibility": 2}
         assert used.write_units == RUN_WRITE_UNITS
-        assert used.read_units == RUN_READ_UNITS + 1  # + the token
+        assert used.read_units == RUN_READ_UNITS + 2  # + the two token reads
 
     def test_a_counter_batch_costs_the_same_for_one_run_or_many(self, client, deps, meter,
                                                                 settings):

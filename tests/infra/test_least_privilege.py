@@ -111,7 +111,13 @@ def test_every_role_allows_what_its_function_calls_and_nothing_more(
               for r in iam_requests(call, hash_keys)
               if r.action in WRITES and any(k.startswith("TOKEN#")
                                             for k in r.context.get("dynamodb:LeadingKeys", []))]
-    assert writes and {function for function, _ in writes} == {"TokenAdmin"}
+    assert writes and {function for function, _ in writes} == {"TokenAdmin", "Bearer"}
+    # The authorizer writes only when a token was last used; everything else is TokenAdmin's.
+    touches = [r.context["dynamodb:Attributes"] for call in recorder.of("Bearer")
+               for r in iam_requests(call, hash_keys) if r.action in WRITES]
+    assert touches and all(a == ["lastUsedAt", "pk", "sk"] for a in touches)
+    assert {action for function, action in writes if function == "Bearer"} == {
+        "dynamodb:UpdateItem"}
 
 
 @pytest.mark.parametrize("action", WRITES)
@@ -122,4 +128,5 @@ def test_no_role_but_the_token_admins_may_issue_or_change_a_token(sam, aws, sett
                      "dynamodb:Attributes": ["pk", "sk", "role", "tokenId"]})
     allowed = {function for function, role in _roles(sam).items()
                if decision(resolver.role_statements(role), write) == "Allow"}
-    assert allowed == ({"TokenAdmin"} if action == "dynamodb:PutItem" else set())
+    assert allowed == ({"TokenAdmin"} if action in ("dynamodb:PutItem", "dynamodb:DeleteItem")
+                       else set())

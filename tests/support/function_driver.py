@@ -14,7 +14,6 @@ from chalicelib.adapters.counters import StreamPoller
 from chalicelib.adapters.sqs_queue import SqsQueue
 from chalicelib.domain.clock import utcnow
 from chalicelib.local.pollers import lambda_context, scheduled_event, sqs_event
-from chalicelib.services.tokens import create_token
 from chalicelib.settings import Settings
 from tests.support.apps import bearer, post
 
@@ -174,8 +173,16 @@ class FunctionDriver:
                                           lambda_context("CountRuns", 30)())
 
     def token_admin(self) -> None:
-        with self.running("TokenAdmin"):  # what the /api/tokens routes do
-            create_token(self.deps.tokens, "viewer", self.deps.clock(), description="by admin")
+        """The /api/tokens routes (the TokenAdmin function): issue, list, revoke."""
+        with self.running("TokenAdmin"):
+            issued = post(self.client, "/api/tokens", self.admin,
+                          {"role": "viewer", "name": "by admin", "expiresInDays": 7})
+            assert issued.status_code == 201, issued.body
+            listed = self.client.http.get("/api/tokens", headers=self.admin)
+            assert listed.status_code == 200, listed.body
+            token_id = issued.json_body["id"]
+            revoked = self.client.http.delete(f"/api/tokens/{token_id}", headers=self.admin)
+            assert revoked.status_code == 200, revoked.body
 
     def everything(self) -> None:
         ids = self.api()
