@@ -55,6 +55,12 @@ document.getElementById("sign-out").addEventListener("click", () => {
   setToken(null);
   route();
 });
+// The skip link moves focus to the page's content without touching the hash, which is the
+// router's: "#main" would re-render the page and drop the focus the user just moved.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
 window.addEventListener("hashchange", route);
 takeTokenFromHash();
 route();
