@@ -25,7 +25,7 @@ from ..domain.errors import (
     AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
 )
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
-from ..domain.statuses import RunStatus, StepStatus, can_transition
+from ..domain.statuses import RunStatus, StepStatus
 from .sqlite_db import SqliteDatabase
 
 ALL_STATUSES = frozenset(RunStatus)
@@ -351,11 +351,11 @@ class SqliteRunRepository:
         self, run: Run, *, expected_status: RunStatus, event: Event | None = None
     ) -> Run:
         """Write the mutable fields if the stored, live run is still in `expected_status` and
-        at `run.version` (StaleRun with the stored run when another write came first)."""
-        legal = run.status == expected_status or can_transition(expected_status, run.status)
+        at `run.version` (StaleRun with the stored run when another write came first). The
+        status change itself was decided by the domain (Run.transition)."""
         with self.db.write() as tx:
             current = self._live_row(tx, run.id)
-            if not legal or current["status"] != expected_status.value:
+            if current["status"] != expected_status.value:
                 raise InvalidTransition(run.id, current["status"], run.status.value)
             if current["version"] != run.version:
                 raise StaleRun(self._runs(tx, [current])[0])

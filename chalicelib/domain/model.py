@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from .clock import iso, ms_between
-from .statuses import RunStatus, StepStatus
+from .errors import InvalidTransition
+from .statuses import RunStatus, StepStatus, can_transition, is_terminal
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,32 @@ class Run:
         return f"{iso(self.created_at)}#{self.id}"
 
     def evolve(self, **changes: Any) -> "Run":
+        """The run with `changes` (a status change goes through `transition`)."""
         return replace(self, **changes)
+
+    def transition(self, to: RunStatus, *, at: datetime, actor: str,
+                   event_type: str = "transition", detail: dict[str, Any] | None = None,
+                   **fields: Any) -> tuple["Run", Event]:
+        """The run moved to `to` at `at`, and the audit event that says so.
+
+        Checks TRANSITIONS (InvalidTransition names this copy's status otherwise). Entering
+        `running` sets `started_at`; entering a terminal status sets `completed_at` (and
+        `cancelled_at` for a cancel); `fields` sets (or overrides) any other field. The
+        repository writes the result conditional on the stored status still being this one.
+        """
+        if not can_transition(self.status, to):
+            raise InvalidTransition(self.id, self.status.value, to.value)
+        stamps: dict[str, Any] = {}
+        if to == RunStatus.RUNNING:
+            stamps["started_at"] = at
+        if is_terminal(to):
+            stamps["completed_at"] = at
+        if to == RunStatus.CANCELLED:
+            stamps["cancelled_at"] = at
+        moved = replace(self, status=to, **{**stamps, **fields})
+        event = Event(at=at, type=event_type, from_status=self.status.value,
+                      to_status=to.value, actor=actor, detail=detail or {})
+        return moved, event
 
     def to_json(self) -> dict[str, Any]:
         return {

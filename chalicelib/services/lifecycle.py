@@ -37,28 +37,53 @@ FAILURE_NAMESPACE = uuid.UUID("6f1c1a52-3f55-4a8e-9a43-6f0e0f4a1d10")
 
 def write_run(repo, run: Run, change: Callable[[Run], Run], *, expected_status: RunStatus,
               event: Event | None = None) -> Run:
-    """Write `change(run)` conditional on the stored status and version. When a same-status
-    writer got there first (StaleRun), apply the change again to the run it stored, so no
-    writer overwrites another's fields. InvalidTransition when the status moved on."""
+    """Write `change(run)` (same status: a status change is `transition_run`) conditional on
+    the stored status and version. When a same-status writer got there first (StaleRun),
+    apply the change again to the run it stored, so no writer overwrites another's fields.
+    InvalidTransition when the status moved on."""
+    def same_status(current: Run) -> tuple[Run, Event | None]:
+        changed = change(current)
+        if changed.status != expected_status:
+            raise ValueError("a status change goes through Run.transition (transition_run)")
+        return changed, event
+
+    return _persist(repo, run, same_status, expected_status)
+
+
+def transition_run(repo, run: Run, to: RunStatus, *, at: datetime, actor: str,
+                   event_type: str = "transition", detail: dict[str, Any] | None = None,
+                   fields: Callable[[Run], dict[str, Any]] = lambda current: {}) -> Run:
+    """Move `run` to `to` as the domain decides (`Run.transition`: the table and the audit
+    event) and persist it conditional on the stored status still being `run.status`. After a
+    same-status write (StaleRun) the transition is decided again on the stored run, with
+    `fields(stored)`. InvalidTransition when the table forbids it or the status moved on."""
+    def decide(current: Run) -> tuple[Run, Event | None]:
+        return current.transition(to, at=at, actor=actor, event_type=event_type,
+                                  detail=detail, **fields(current))
+
+    return _persist(repo, run, decide, run.status)
+
+
+def _persist(repo, run: Run, decide: Callable[[Run], tuple[Run, Event | None]],
+             expected_status: RunStatus) -> Run:
     for _ in range(MAX_REWRITES - 1):
+        changed, event = decide(run)
         try:
-            return repo.update_run(change(run), expected_status=expected_status, event=event)
+            return repo.update_run(changed, expected_status=expected_status, event=event)
         except StaleRun as exc:
             run = exc.stored
-    return repo.update_run(change(run), expected_status=expected_status, event=event)
+    changed, event = decide(run)
+    return repo.update_run(changed, expected_status=expected_status, event=event)
 
 
 def begin(deps, run: Run, actor: str = "executor") -> Run | None:
     """pending → running: admission time starts the run timeout. None if another write won."""
     now = deps.clock()
     timeout_ms = int((run.definition or {}).get("timeout", 900_000))
-    event = Event(at=now, type="transition", from_status="pending", to_status="running",
-                  actor=actor)
     try:
-        started = write_run(deps.repo, run, lambda current: current.evolve(
-            status=RunStatus.RUNNING, started_at=now,
-            deadline_at=now + timedelta(milliseconds=timeout_ms),
-        ), expected_status=RunStatus.PENDING, event=event)
+        started = transition_run(deps.repo, run, RunStatus.RUNNING, at=now, actor=actor,
+                                 fields=lambda current: {
+                                     "deadline_at": now + timedelta(milliseconds=timeout_ms)})
     except InvalidTransition as exc:
         logger.info("run not started", extra={"run_id": run.id, "status": exc.current})
         return None
@@ -72,14 +97,12 @@ def finish(deps, run: Run, status: RunStatus, *, error: dict[str, Any] | None = 
            detail: dict[str, Any] | None = None) -> Run | None:
     """running → a terminal status, then its follow-ups. None if another write (a cancel) won."""
     now = deps.clock()
-    event = Event(at=now, type="transition", from_status=run.status.value,
-                  to_status=status.value, actor=actor, detail=detail or {})
     deps.faults.point("lifecycle.before_final_write")
     try:
-        ended = write_run(deps.repo, run, lambda current: current.evolve(
-            status=status, completed_at=now, error=error,
-            attempt=max(current.attempt, attempt or 0),
-        ), expected_status=run.status, event=event)
+        ended = transition_run(deps.repo, run, status, at=now, actor=actor, detail=detail,
+                               fields=lambda current: {
+                                   "error": error,
+                                   "attempt": max(current.attempt, attempt or 0)})
     except InvalidTransition as exc:
         logger.info("run already ended", extra={"run_id": run.id, "status": exc.current})
         return None

@@ -28,11 +28,14 @@ class RunRepository(Protocol):
     def update_run(
         self, run: Run, *, expected_status: RunStatus, event: Event | None = None
     ) -> Run:
-        """Write the run's mutable fields if its stored status is still `expected_status`.
+        """Write the run's mutable fields if its stored status is still `expected_status`
+        and its version is still `run.version`.
 
+        Persists what the domain decided: a status change comes from `Run.transition`,
+        which checks the table and builds `event`; the adapter does not check the table.
         Appends `event` to the audit trail in the same write. Raises InvalidTransition
-        (carrying the current status) when the stored status differs, or when
-        `run.status` is not a legal transition from `expected_status`.
+        (carrying the current status) when the stored status differs, StaleRun (with the
+        stored run) when only the version does.
         """
 
     def claim_step(

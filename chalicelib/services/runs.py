@@ -13,7 +13,7 @@ from typing import Any
 
 from ..domain.clock import iso
 from ..domain.errors import InvalidTransition, StaleRun, ValidationFailed
-from ..domain.model import Event, Run, RunFilter, Step
+from ..domain.model import Run, RunFilter, Step
 from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from .ports import RunRepository
 
@@ -149,11 +149,9 @@ def cancel_run(repo: RunRepository, run_id: str, actor: str, now: datetime) -> R
     """Cancel a pending or running run; InvalidTransition once it is terminal."""
     run = repo.get_run(run_id)
     while True:
-        if is_terminal(run.status):
-            raise InvalidTransition(run.id, run.status.value, RunStatus.CANCELLED.value)
-        cancelled = run.evolve(status=RunStatus.CANCELLED, cancelled_at=now, completed_at=now)
-        event = Event(at=now, type="cancel", from_status=run.status.value,
-                      to_status=RunStatus.CANCELLED.value, actor=actor)
+        # The domain refuses a terminal run (InvalidTransition naming its status).
+        cancelled, event = run.transition(RunStatus.CANCELLED, at=now, actor=actor,
+                                          event_type="cancel")
         try:
             return repo.update_run(cancelled, expected_status=run.status, event=event)
         except StaleRun as exc:

@@ -11,16 +11,14 @@ from chalicelib.domain.model import Event
 from chalicelib.domain.statuses import RunStatus, StepStatus
 
 from tests.support.factories import BASE_TIME, make_run, make_step
+from tests.support.transitions import LEGAL, PAIRS, pair_id
 
 
 def _start(backend, run):
     """Move a pending run to running, as the executor does at admission."""
-    return backend.repo.update_run(
-        run.evolve(version=backend.repo.get_run(run.id).version, status=RunStatus.RUNNING, started_at=run.created_at + timedelta(seconds=1)),
-        expected_status=RunStatus.PENDING,
-        event=Event(at=BASE_TIME, type="transition", from_status="pending", to_status="running",
-                    actor="executor"),
-    )
+    started, event = run.evolve(version=backend.repo.get_run(run.id).version).transition(
+        RunStatus.RUNNING, at=run.created_at + timedelta(seconds=1), actor="executor")
+    return backend.repo.update_run(started, expected_status=RunStatus.PENDING, event=event)
 
 
 class TestRunRepository:
@@ -151,16 +149,15 @@ class TestRunTransitions:
         assert (stored.automation_name, stored.trigger_type, stored.created_at,
                 stored.replay_of) == kept
 
-    def test_illegal_transition_is_rejected_with_current_status(self, backend):
+    def test_an_illegal_transition_is_refused_before_any_write(self, backend):
         run = make_run()
         backend.repo.create_run(run)
 
         with pytest.raises(InvalidTransition) as caught:
-            backend.repo.update_run(run.evolve(status=RunStatus.COMPLETED),
-                                    expected_status=RunStatus.PENDING)
+            run.transition(RunStatus.COMPLETED, at=BASE_TIME, actor="executor")
 
         assert (caught.value.current, caught.value.requested) == ("pending", "completed")
-        assert backend.repo.get_run(run.id).status == RunStatus.PENDING
+        assert backend.repo.get_run(run.id) == run.evolve(version=1)
 
     def test_stale_expected_status_is_rejected_with_current_status(self, backend):
         run = make_run()
@@ -179,14 +176,18 @@ class TestRunTransitions:
         run = make_run()
         backend.repo.create_run(run)
         running = _start(backend, run)
-        backend.repo.update_run(running.evolve(status=RunStatus.FAILED),
-                                expected_status=RunStatus.RUNNING)
+        failed, event = running.transition(RunStatus.FAILED, at=BASE_TIME, actor="executor")
+        stored = backend.repo.update_run(failed, expected_status=RunStatus.RUNNING, event=event)
 
-        with pytest.raises(InvalidTransition) as caught:
-            backend.repo.update_run(running.evolve(status=RunStatus.CANCELLED),
-                                    expected_status=RunStatus.FAILED)
+        with pytest.raises(InvalidTransition):  # the domain refuses to move it on
+            stored.transition(RunStatus.CANCELLED, at=BASE_TIME, actor="token:t1")
+        cancelled, event = running.transition(RunStatus.CANCELLED, at=BASE_TIME,
+                                              actor="token:t1")
+        with pytest.raises(InvalidTransition) as caught:  # a copy read while running
+            backend.repo.update_run(cancelled, expected_status=RunStatus.RUNNING, event=event)
 
         assert caught.value.current == "failed"
+        assert backend.repo.get_run(run.id) == stored
 
     def test_a_write_based_on_an_older_copy_is_rejected_with_the_stored_run(self, backend):
         run = make_run()
@@ -261,6 +262,38 @@ def _race(backend, running, targets):
     for thread in threads:
         thread.join()
     return outcomes
+
+
+class TestEveryTransition:
+    """Every (from, to) pair of the eight statuses, decided by the domain and persisted by
+    each backend: a legal one lands with its event, an illegal one never reaches the store.
+    One store per backend for the class (each case has its own run)."""
+
+    @pytest.mark.parametrize("pair", PAIRS, ids=pair_id)
+    def test_transition_on_every_backend(self, shared_backend, pair):
+        current, requested = pair
+        repo = shared_backend.repo
+        run = make_run(status=current)
+        repo.create_run(run)
+        stored = repo.get_run(run.id)
+        at = BASE_TIME + timedelta(minutes=1)
+
+        if pair not in LEGAL:
+            with pytest.raises(InvalidTransition):
+                stored.transition(requested, at=at, actor="executor")
+            assert repo.get_run(run.id) == stored
+            return
+
+        moved, event = stored.transition(requested, at=at, actor="executor")
+        written = repo.update_run(moved, expected_status=current, event=event)
+
+        assert repo.get_run(run.id) == written
+        assert (written.status, written.version) == (requested, stored.version + 1)
+        assert written.events[-1] == event
+        # The write was conditional on `current`: the same decision cannot land twice.
+        with pytest.raises(InvalidTransition) as caught:
+            repo.update_run(moved, expected_status=current, event=event)
+        assert caught.value.current == requested.value
 
 
 class TestDefinitionsByReference:
