@@ -4,14 +4,15 @@ filter), detail, step claim + result, and a total by counters vs COUNT over an i
     .venv/bin/python -m bench.sqlite_store            # sizes 1000 and 100000
     BENCH_SIZES=1000 .venv/bin/python -m bench.sqlite_store
 
-Each database is a fresh file in a temporary folder, filled through the repository itself
-(runs of 4 automations x 3 trigger types across every status, 3 steps each for 1 in 50).
+Each database is a fresh file in a temporary folder, filled in bulk (bench/bulk.py: the rows
+`create_run` writes, count triggers included, 20,000 runs per transaction, the indexes built
+once afterwards) with runs of 4 automations x 3 trigger types across every status, 3 steps
+each for 1 in 50.
 Figures are in-process milliseconds (no HTTP): p50 and p95 of `REPEAT` calls each.
 """
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 import random
 import statistics
 import tempfile
@@ -20,6 +21,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .bulk import bulk_insert
 from chalicelib.adapters.sqlite_db import SqliteDatabase
 from chalicelib.adapters.sqlite_repository import SqliteRunRepository
 from chalicelib.domain.model import Run, RunFilter, Step
@@ -42,30 +44,20 @@ def _run(index: int) -> Run:
                created_at=START + timedelta(milliseconds=37 * index), definition=DEFINITION)
 
 
-def seed(repo: SqliteRunRepository, count: int, batch: int = 5000) -> list[str]:
-    """Runs written by `create_run` itself, `batch` of them per transaction (seeding only:
-    one commit per run would make 100k runs take minutes on a busy machine)."""
-    ids = []
-    conn = repo.db.connection()
+def seed(repo: SqliteRunRepository, count: int) -> list[str]:
+    """`count` runs inserted in bulk (bench/bulk.py: the rows `create_run` writes, 20,000 per
+    transaction, indexes rebuilt afterwards): one `create_run` per run took minutes."""
+    ids: list[str] = []
 
-    @contextmanager
-    def in_batch():
-        yield conn
-
-    repo.db.write = in_batch  # create_run's writes join the open transaction
-    try:
-        for start in range(0, count, batch):
-            conn.execute("BEGIN IMMEDIATE")
-            for index in range(start, min(start + batch, count)):
-                run = _run(index)
-                steps = [Step(index=i, name=f"s{i}", type="data", operator="set",
+    def runs():
+        for index in range(count):
+            run = _run(index)
+            ids.append(run.id)
+            yield run, ([Step(index=i, name=f"s{i}", type="data", operator="set",
                               status=StepStatus.COMPLETED, output={"value": i})
-                         for i in range(3)]
-                repo.create_run(run, steps if index % 50 == 0 else ())
-                ids.append(run.id)
-            conn.execute("COMMIT")
-    finally:
-        del repo.db.write
+                         for i in range(3)] if index % 50 == 0 else [])
+
+    bulk_insert(repo, repo.db.connection(), runs())
     return ids
 
 

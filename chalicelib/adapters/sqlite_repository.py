@@ -122,6 +122,25 @@ def _row_to_run(row: sqlite3.Row, definition: dict[str, Any]) -> Run:
     )
 
 
+INSERT_RUN = (
+    "INSERT INTO runs (id, list_sk, automation_name, status, trigger_type, replay_of,"
+    " created_at, expires_at, version, definition_ref, trigger_data, state, events)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_STEP = "INSERT INTO steps (run_id, idx, body, expires_at) VALUES (?, ?, ?, ?)"
+
+
+def _run_row(run: Run, ref: str) -> tuple:
+    """The runs row of a new run (INSERT_RUN's values), its definition stored under `ref`."""
+    return (run.id, run.sort_key, run.automation_name, run.status.value, run.trigger_type,
+            run.replay_of, iso(run.created_at), run.expires_at, run.version, ref,
+            _dump(run.trigger_data), _run_state(run),
+            _dump([event.to_json() for event in run.events]))
+
+
+def _step_rows(run: Run, steps: Iterable[Step]) -> list[tuple]:
+    return [(run.id, step.index, _step_body(step), run.expires_at) for step in steps]
+
+
 def _step_body(step: Step) -> str:
     return _dump({
         "name": step.name,
@@ -322,18 +341,25 @@ class SqliteRunRepository:
             if existing is not None:
                 raise AlreadyExists(f"run {run.id} exists", status=existing["status"])
             ref = self._definitions.store(tx, run.definition)
-            tx.execute(
-                "INSERT INTO runs (id, list_sk, automation_name, status, trigger_type, replay_of,"
-                " created_at, expires_at, version, definition_ref, trigger_data, state, events)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run.id, run.sort_key, run.automation_name, run.status.value, run.trigger_type,
-                 run.replay_of, iso(run.created_at), run.expires_at, stored.version, ref,
-                 _dump(run.trigger_data), _run_state(run),
-                 _dump([event.to_json() for event in run.events])))
-            tx.executemany(
-                "INSERT INTO steps (run_id, idx, body, expires_at) VALUES (?, ?, ?, ?)",
-                [(run.id, step.index, _step_body(step), run.expires_at) for step in steps])
+            tx.execute(INSERT_RUN, _run_row(stored, ref))
+            tx.executemany(INSERT_STEP, _step_rows(run, steps))
         self._definitions.remember(ref, run.definition)
+
+    def insert_many(self, tx: sqlite3.Connection,
+                    runs: Iterable[tuple[Run, Sequence[Step]]]) -> int:
+        """Insert new runs and their steps in the caller's transaction, the rows `create_run`
+        writes, without its existence check (benchmarks filling a database; not a port)."""
+        rows, step_rows, refs = [], [], {}
+        for run, steps in runs:
+            # Runs of one automation share its definition object (kept here, so its id holds).
+            key = id(run.definition)
+            if key not in refs:
+                refs[key] = (run.definition, self._definitions.store(tx, run.definition))
+            rows.append(_run_row(replace(run, version=1), refs[key][1]))
+            step_rows += _step_rows(run, steps)
+        tx.executemany(INSERT_RUN, rows)
+        tx.executemany(INSERT_STEP, step_rows)
+        return len(rows)
 
     def get_run(self, run_id: str) -> Run:
         with self.db.snapshot() as conn:
