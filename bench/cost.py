@@ -125,6 +125,7 @@ automations:
       - {name: pause, type: delay, operator: wait, props: {ms: 1000}}
       - {name: s2, type: data, operator: set, props: {value: {n: 2, prev: "{{steps.s0.n}}"}}}
 """
+WRITE_BREAKDOWN = ("3", "10")  # runs whose every item write is printed
 SCENARIOS = {"1": "set-1", "3": "set-3", "10": "set-10", "retry": "retry", "wait": "wait"}
 REPEATS = int(os.environ.get("BENCH_REPEATS", 2))  # measured runs per scenario, after a warm-up
 RATES = (1, 100)  # runs per second
@@ -224,6 +225,7 @@ class RunCost:
     metric_records: int = 0
     metrics: int = 0  # distinct custom metrics its records name
     stream_records: list[dict] = field(default_factory=list)
+    writes: list = field(default_factory=list)  # meter.WriteTrace of every item written
 
     @property
     def usage(self) -> Usage:
@@ -292,14 +294,26 @@ class Bench:
 
     def run(self, automation: str, steps: int) -> RunCost:
         """Trigger one run through the API and execute it through the step handler."""
-        from chalicelib.domain.statuses import TERMINAL  # noqa: PLC0415
-        from chalicelib.local.pollers import failed_message_ids, lambda_context, sqs_event  # noqa: PLC0415,E501
-
         cost = RunCost(steps=steps)
         logs_before, records_before = LOGS.bytes, LOGS.metric_records
         LOGS.metrics = set()
         if automation == "retry":
             self.sink.fail("/flaky", status=503, times=1)
+        with METER.tracing() as cost.writes:
+            run_id = self._execute(automation, cost)
+        status = self.deps.repo.get_run(run_id).status.value
+        assert status == "completed", f"{automation} ended {status}"
+        cost.log_bytes = LOGS.bytes - logs_before
+        cost.metric_records = LOGS.metric_records - records_before
+        cost.metrics = len(LOGS.metrics)
+        with METER.paused():
+            cost.stream_records = [r for batch in self.poller.fetch().values() for r in batch]
+        return cost
+
+    def _execute(self, automation: str, cost: RunCost) -> str:
+        from chalicelib.domain.statuses import TERMINAL  # noqa: PLC0415
+        from chalicelib.local.pollers import failed_message_ids, lambda_context, sqs_event  # noqa: PLC0415,E501
+
         with invocation("api_handler", cost.invocations):
             response = self.client.http.post(
                 f"/api/automations/{automation}/trigger", headers=self.headers,
@@ -323,14 +337,7 @@ class Bench:
             assert not failed_message_ids(result), result
             with METER.paused():
                 queue.delete(messages[0]["ReceiptHandle"])
-        status = self.deps.repo.get_run(run_id).status.value
-        assert status == "completed", f"{automation} ended {status}"
-        cost.log_bytes = LOGS.bytes - logs_before
-        cost.metric_records = LOGS.metric_records - records_before
-        cost.metrics = len(LOGS.metrics)
-        with METER.paused():
-            cost.stream_records = [r for batch in self.poller.fetch().values() for r in batch]
-        return cost
+        return run_id
 
     def counter_batch(self, records: list[dict]) -> Invocation:
         """Apply one Lambda batch of stream records through the count_runs handler."""
@@ -338,8 +345,9 @@ class Bench:
 
         handler = self.app.handler_map["count_runs"]
         calls: list[Invocation] = []
-        with invocation("count_runs", calls):
+        with METER.tracing() as writes, invocation("count_runs", calls):
             handler({"Records": records}, lambda_context("count_runs", 60)())
+        self.counter_writes = writes
         return calls[0]
 
 
@@ -434,6 +442,7 @@ def main() -> None:
     started = time.monotonic()
     results: dict[str, Any] = {"runs": {}}
     breakdown: dict[str, dict] = {}
+    writes: dict[str, tuple] = {}
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp))
         serial = [0]
@@ -445,6 +454,9 @@ def main() -> None:
                 by_rate = {rate: average([figures(bench, c, rate, serial) for c in costs])
                            for rate in RATES}
                 usage = costs[-1].usage
+                if label in WRITE_BREAKDOWN:
+                    _, runs_per_batch = counter_share(bench, costs[-1], RATES[0], serial)
+                    writes[label] = (costs[-1].writes, bench.counter_writes, runs_per_batch)
                 breakdown[label] = {
                     "dynamodb": usage.by_operation("dynamodb"), "sqs": usage.by_operation("sqs"),
                     "other": {f"{svc}:{op}": n for (svc, op), n in usage.requests.items()
@@ -477,6 +489,7 @@ def main() -> None:
     results["prices"] = prices.PRICES_DATE
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     report(results, breakdown, time.monotonic() - started)
+    report_writes(writes)
 
 
 def _by_function(calls: list[Invocation]) -> dict[str, str]:
@@ -546,6 +559,39 @@ def report(results: dict, breakdown: dict, elapsed: float) -> None:
     print(f"API Gateway (not included: cron, calls and failure handlers have none): "
           f"${prices.API_GATEWAY_USD_PER_REQUEST * 1e6:.2f} per million triggers.")
     print(f"bench/results.json written; {elapsed:.0f} s")
+
+
+def report_writes(writes: dict[str, tuple]) -> None:
+    """Every item write of one run (same writes to consecutive steps folded), then the
+    counter function's batch at the lowest rate and the share of it one run pays."""
+    out = lambda text="": OUT.write(text + "\n")  # noqa: E731
+    for label, (run_writes, counter_writes, runs_per_batch) in writes.items():
+        total = sum(w.units for w in run_writes)
+        out(f"\nWrite units of one {label}-step run, request by request ({total} WCU; "
+            "item = table units, then each index entry put, updated or moved; n× = per step):")
+        groups: list[tuple[str | None, list[str]]] = []  # (step item or None, its lines)
+        for write in run_writes:
+            step = write.item if write.item.startswith("STEP#") else None
+            line = re.sub(r"STEP#\d+", "STEP#n", write.describe())
+            if step is not None and groups and groups[-1][0] == step:
+                groups[-1][1].append(line)
+            else:
+                groups.append((step, [line]))
+        folded: list[list] = []  # [lines, times]: the same writes to consecutive steps once
+        for step, lines in groups:
+            if step is not None and folded and folded[-1][0] == lines:
+                folded[-1][1] += 1
+            else:
+                folded.append([lines, 1])
+        for lines, times in folded:
+            for position, line in enumerate(lines):
+                label = f"{times}× " if times > 1 and position == 0 else ""
+                out(f"  {label:>5}{line}")
+        batch = sum(w.units for w in counter_writes)
+        out(f"  counter batch at {RATES[0]} run/s: {batch} WCU for {runs_per_batch:g} runs "
+            f"= {batch / runs_per_batch:.2f} WCU per run")
+        for write in counter_writes:
+            out(f"       {write.describe()}")
 
 
 TEMPLATE: Template

@@ -81,19 +81,51 @@ def entry_units(entry: dict) -> int:
                      / prices.WRITE_UNIT_BYTES)
 
 
-def index_write_units(indexes: list[IndexShape], table_keys: tuple[str, ...],
-                      old: Image, new: Image) -> int:
-    """Write units the global secondary indexes consume for one item change."""
-    units = 0
+def index_changes(indexes: list[IndexShape], table_keys: tuple[str, ...],
+                  old: Image, new: Image) -> list[tuple[str, str, int]]:
+    """(index, what happened to its entry, write units) for one item change: `put`, `delete`,
+    `update` (same key, a projected attribute changed) or `move` (key changed: delete + put)."""
+    changes = []
     for index in indexes:
         before, after = index.entry(old, table_keys), index.entry(new, table_keys)
         if before == after:
             continue
         if before and after and all(before[k] == after[k] for k in index.keys):
-            units += entry_units(after)  # same key, projected attribute changed
+            changes.append((index.name, "update", entry_units(after)))
+        elif before and after:
+            changes.append((index.name, "move", entry_units(before) + entry_units(after)))
+        elif after:
+            changes.append((index.name, "put", entry_units(after)))
         else:
-            units += (entry_units(before) if before else 0) + (entry_units(after) if after else 0)
-    return units
+            changes.append((index.name, "delete", entry_units(before)))
+    return changes
+
+
+def index_write_units(indexes: list[IndexShape], table_keys: tuple[str, ...],
+                      old: Image, new: Image) -> int:
+    """Write units the global secondary indexes consume for one item change."""
+    return sum(units for _, _, units in index_changes(indexes, table_keys, old, new))
+
+
+@dataclass(frozen=True)
+class WriteTrace:
+    """One item written by one request: what it was, and what it cost (table + indexes)."""
+
+    operation: str
+    item: str  # the sort key's kind: RUN, STEP#0002, MARK, COUNTER, CHECKPOINT, ...
+    table_units: int
+    indexes: tuple[tuple[str, str, int], ...]
+    failed: bool = False
+
+    @property
+    def units(self) -> int:
+        return self.table_units + sum(units for _, _, units in self.indexes)
+
+    def describe(self) -> str:
+        moves = ", ".join(f"{name} {what} {units}" for name, what, units in self.indexes)
+        failed = " (condition failed)" if self.failed else ""
+        return (f"{self.operation:<18} {self.item:<12} {self.units:>3} WCU = item "
+                f"{self.table_units}{' + ' + moves if moves else ''}{failed}")
 
 
 def _ceil_units(size: int, unit: int) -> int:
@@ -144,6 +176,16 @@ class AwsMeter:
         self._paused = 0
         self._pending = threading.local()
         self._moto_lock = threading.Lock()
+        self.trace: list[WriteTrace] | None = None  # a list to record every item write
+
+    @contextmanager
+    def tracing(self):
+        """Record every item write made inside (yields the list it fills)."""
+        self.trace = writes = []
+        try:
+            yield writes
+        finally:
+            self.trace = None
 
     # --- hooks ----------------------------------------------------------------------------
     def install(self) -> "AwsMeter":
@@ -229,10 +271,16 @@ class AwsMeter:
                 if target.kind == "ConditionCheck":
                     new = old
                 factor = 2 if model.name == "TransactWriteItems" else 1
-                index_units = 0 if failed else index_write_units(
+                changes = [] if failed else index_changes(
                     self._indexes(target.table), self._table_keys(target.table), old, new)
+                index_units = sum(units for _, _, units in changes)
                 self.total.write_units += table_units * factor + index_units
                 self.total.index_write_units += index_units
+                if self.trace is not None:
+                    self.trace.append(WriteTrace(
+                        model.name if target.kind in ("Put", "UpdateItem", "DeleteItem")
+                        else f"{model.name}:{target.kind}", _item_kind(target),
+                        table_units * factor, tuple(changes), failed))
         elif model.name in READS:
             self.total.read_units += _read_units(model.name, parsed, params)
 
@@ -280,6 +328,16 @@ class _Target:
     kind: str
     table: str
     key: dict
+
+
+def _item_kind(target: _Target) -> str:
+    sort_key = next((v.get("S") for k, v in target.key.items() if k == "sk"), None)
+    partition = next((v.get("S") for k, v in target.key.items() if k == "pk"), "") or ""
+    if sort_key in (None, "RUN") or sort_key.startswith("STEP#"):
+        return sort_key or "?"
+    if sort_key == "MARK":  # pk "MARK#ended:<run id>": name the marker's kind
+        return f"MARK {partition.split('#', 1)[-1].split(':', 1)[0]}"
+    return sort_key
 
 
 def _write_targets(operation: str, params: dict) -> list[_Target]:
