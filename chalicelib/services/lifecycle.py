@@ -159,8 +159,18 @@ def _follow_up_key(run: Run) -> str:
     return f"ended:{run.id}"
 
 
+def has_follow_ups(run: Run) -> bool:
+    """The run's ending frees a concurrency slot or sends a message. Only then is the closing
+    marker written and read back: for any other run `after_end` does nothing, so repeating
+    it needs no marker (a write unit per run saved, make bench)."""
+    return (admission.limit_of(run) is not None or run.status == RunStatus.EXHAUSTED
+            or needs_handlers(run))
+
+
 def followed_up(deps, run: Run) -> bool:
     """True once every follow-up of the run's ending has been done."""
+    if not has_follow_ups(run):
+        return True
     return deps.markers.get(_follow_up_key(run)) is not None
 
 
@@ -187,7 +197,9 @@ def after_end(deps, run: Run, *, fresh: bool = False) -> None:
         # the handler runs' ids derive from the run's, so a repeated message starts none twice.
         _once(deps, fresh, f"failure:{run.id}", lambda key: deps.step_queue.send(
             {"kind": "failure", "runId": run.id}))
-    deps.markers.put_once(_follow_up_key(run), {"status": run.status.value}, FOLLOW_UP_TTL_S)
+    if has_follow_ups(run):
+        deps.markers.put_once(_follow_up_key(run), {"status": run.status.value},
+                              FOLLOW_UP_TTL_S)
 
 
 def _once(deps, fresh: bool, key: str, send: Callable[[str], Any]) -> None:

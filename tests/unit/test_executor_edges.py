@@ -163,6 +163,18 @@ def test_already_exists_is_raised_for_a_second_create(deps):
         _start(deps, "two", run_id=run.id)
 
 
+def test_only_an_ending_with_follow_ups_writes_its_closing_marker(deps):
+    done = _start(deps, "two")
+    failed = _start(deps, "leaky")  # its failure dispatches handlers: a follow-up
+    pump(deps)
+    assert deps.repo.get_run(done.id).status == RunStatus.COMPLETED
+    assert deps.repo.get_run(failed.id).status == RunStatus.FAILED
+    # Nothing follows a completed run without a concurrency limit: no marker, none needed.
+    assert deps.markers.get(f"ended:{done.id}") is None
+    assert lifecycle.followed_up(deps, deps.repo.get_run(done.id))
+    assert deps.markers.get(f"ended:{failed.id}") == {"status": "failed"}
+
+
 def test_a_dead_letter_for_an_ended_run_finishes_its_follow_ups(deps, monkeypatch):
     run = _start(deps, "leaky")
     deps.step_queue.drain()
