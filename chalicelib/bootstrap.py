@@ -9,7 +9,8 @@ from .faults import NO_FAULTS, Faults, FaultyPort
 from .settings import Settings, get_settings
 
 # The ports whose calls pass through the fault hooks when a fault plan is installed.
-FAULTY_PORTS = frozenset({"repo", "markers", "slots", "step_queue", "exhausted_queue"})
+FAULTY_PORTS = frozenset({"repo", "markers", "slots", "step_queue", "exhausted_queue",
+                          "batches"})
 
 
 @dataclass
@@ -100,6 +101,18 @@ class Container:
         from .adapters.dynamo_markers import DynamoTokenStore
 
         return self._get("tokens", lambda: DynamoTokenStore(self.settings))
+
+    @property
+    def batches(self):
+        """Bulk replay/cancel batches (BatchStore), next to the runs."""
+        if self.settings.uses_sqlite:
+            from .adapters.sqlite_batches import SqliteBatchStore
+
+            return self._get("batches", lambda: SqliteBatchStore(
+                self.sqlite, retention_days=self.settings.retention_days))
+        from .adapters.dynamo_batches import DynamoBatchStore
+
+        return self._get("batches", lambda: DynamoBatchStore(self.settings))
 
     @property
     def slots(self):

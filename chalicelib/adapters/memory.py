@@ -9,6 +9,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from ..domain.batches import (
+    Batch, BatchNotFound, BatchPage, StaleBatch, batch_from_record, batch_to_record,
+    with_page,
+)
 from ..domain.errors import (
     AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
 )
@@ -307,3 +311,39 @@ class MemorySlots:
     def holders(self, automation: str) -> set[str]:
         with self._lock:
             return set(self._held.get(automation, set()))
+
+
+class MemoryBatchStore:
+    """Batches and their pages in dicts, behind one lock (an advance is atomic)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, dict[str, Any]] = {}
+        self._pages: dict[str, dict[int, BatchPage]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, batch: Batch) -> None:
+        with self._lock:
+            if batch.id in self._records:
+                raise AlreadyExists(f"batch {batch.id} exists", batch_id=batch.id)
+            self._records[batch.id] = batch_to_record(batch)
+            self._pages[batch.id] = {}
+
+    def get(self, batch_id: str) -> Batch:
+        with self._lock:
+            if batch_id not in self._records:
+                raise BatchNotFound(batch_id)
+            return batch_from_record(self._records[batch_id],
+                                     list(self._pages[batch_id].values()))
+
+    def advance(self, batch: Batch, *, expected_version: int,
+                page: BatchPage | None = None) -> Batch:
+        with self._lock:
+            stored = self._records.get(batch.id)
+            if stored is None:
+                raise BatchNotFound(batch.id)
+            if stored["version"] != expected_version:
+                raise StaleBatch(batch.id, expected_version)
+            self._records[batch.id] = batch_to_record(batch.evolve(version=expected_version + 1))
+            if page is not None:
+                self._pages[batch.id][page.index] = page
+        return with_page(batch.evolve(version=expected_version + 1), page)

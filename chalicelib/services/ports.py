@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..domain.batches import Batch, BatchPage
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.statuses import RunStatus, StepStatus
 
@@ -159,3 +160,18 @@ class Slots(Protocol):
 
     def holders(self, automation: str) -> set[str]:
         """The runs holding a slot now."""
+
+
+class BatchStore(Protocol):
+    """Bulk replay/cancel batches: the record and one page item per worker step."""
+
+    def create(self, batch: Batch) -> None:
+        """Store a new batch; AlreadyExists when one with its id exists."""
+
+    def get(self, batch_id: str) -> Batch:
+        """The batch with every page's run ids and failures, in one read; BatchNotFound."""
+
+    def advance(self, batch: Batch, *, expected_version: int,
+                page: BatchPage | None = None) -> Batch:
+        """Store `batch`'s progress (and `page`, atomically) if the stored version is still
+        `expected_version`; the stored batch gets version + 1. StaleBatch otherwise."""
