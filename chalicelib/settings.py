@@ -32,6 +32,13 @@ def _secrets_backend(value: str | None) -> str:
     return backend
 
 
+def _bounded_int(value: str | None, default: int, name: str, low: int, high: int) -> int:
+    number = int(value) if value not in (None, "") else default
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return number
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -73,6 +80,10 @@ class Settings:
     metrics_namespace: str = "AutomationRuns"
     backend: str = "aws"
     runs_db: str = DEFAULT_RUNS_DB
+    # Bulk replay/cancel: runs a batch works through per second (one page of this many per
+    # worker message, the next message a second later), and the most runs one batch takes.
+    bulk_rate_per_s: int = 10
+    bulk_max_runs: int = 10_000
 
     @property
     def uses_sqlite(self) -> bool:
@@ -110,6 +121,10 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
             backend=backend,
             runs_db=env.get("RUNS_DB") or cls.runs_db,
+            bulk_rate_per_s=_bounded_int(env.get("BULK_RATE_PER_S"), cls.bulk_rate_per_s,
+                                         "BULK_RATE_PER_S", 1, 100),
+            bulk_max_runs=_bounded_int(env.get("BULK_MAX_RUNS"), cls.bulk_max_runs,
+                                       "BULK_MAX_RUNS", 1, 100_000),
         )
 
     def secret(self, name: str) -> str | None:

@@ -179,6 +179,7 @@ def endpoint(
     errors: tuple[int, ...] = (),
     path_params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    also: dict[int, tuple[str, type[BaseModel]]] | None = None,
     **route_options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register, document and guard a route: auth, then parsing, then the view; errors enveloped."""
@@ -190,7 +191,7 @@ def endpoint(
         for method in methods:
             document(path, method, summary, role=role.value if role else None, query=query,
                      body=body, response=response, status=status, errors=errors,
-                     path_params=path_params or {}, headers=headers or {})
+                     path_params=path_params or {}, headers=headers or {}, also=also or {})
         # Any Content-Type is accepted: bodies are parsed (and refused with a 400) by us, and
         # webhook senders post forms and text as well as JSON.
         route_options.setdefault("content_types", ["*/*"])

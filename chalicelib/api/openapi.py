@@ -37,6 +37,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     path_params: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # request header → description
+    # Other success answers: status → (description, model), e.g. a dry run's 200.
+    also: dict[int, tuple[str, type[BaseModel]]] = field(default_factory=dict)
 
 
 _registry: dict[tuple[str, str], Operation] = {}
@@ -58,7 +60,8 @@ def build_document(title: str = "Automation Runs", version: str = "1.0.0",
                    servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every registered operation (with `servers` when given)."""
     ops = operations()
-    models = {ErrorOut} | {m for op in ops for m in (op.query, op.body, op.response) if m}
+    models = {ErrorOut} | {m for op in ops for m in (op.query, op.body, op.response) if m} | {
+        model for op in ops for _, model in op.also.values()}
     keys = [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)]
     schemas, top = models_json_schema(keys, ref_template=REF)
     components = dict(top.get("$defs", {}))
@@ -89,6 +92,8 @@ def _operation(op: Operation, components: dict, schemas: dict) -> dict[str, Any]
         "responses": {str(op.status): _content("success", ref(op.response) if op.response else None)},
         "security": [{"bearer": []}] if op.role else [],
     }
+    for code, (description, model) in op.also.items():
+        result["responses"][str(code)] = _content(description, ref(model))
     if op.role:
         result["x-required-role"] = op.role
         result["description"] = f"Requires a bearer token with role `{op.role}` or higher."

@@ -4,7 +4,7 @@ To add routes, write a module using `common.endpoint` and import it below.
 """
 from __future__ import annotations
 
-from . import automations, pages, runs, tokens  # noqa: F401 - importing registers the routes
+from . import automations, batches, pages, runs, tokens  # noqa: F401 - importing registers the routes
 from .common import api, endpoint
 from .openapi import build_document
 

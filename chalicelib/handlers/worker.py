@@ -45,7 +45,8 @@ def process_step_record(deps, record: SQSRecord, remaining: Callable[[], int]) -
 
     body = record.json_body
     delivery = _delivery(deps, record)
-    with logger.append_context_keys(run_id=body.get("runId"), step=body.get("stepIndex")):
+    with logger.append_context_keys(run_id=body.get("runId"), step=body.get("stepIndex"),
+                                    batch_id=body.get("batchId")):
         try:
             delivery.start()
             process_step_message(deps, body, remaining, delivery)
@@ -93,6 +94,11 @@ def fail_crashed_run(deps, body: dict[str, Any]) -> None:
     """Mark the run `failed` ("executor crashed repeatedly"), its in-flight step too."""
     if body.get("kind") == "failure":
         return  # handler dispatch is best effort once its message keeps crashing
+    if body.get("kind") == "batch":
+        from ..services import bulk  # noqa: PLC0415
+
+        bulk.give_up(deps, body, "the worker crashed repeatedly on this batch")
+        return
     try:
         run, steps = deps.repo.get_detail(body["runId"])
     except RunNotFound:

@@ -18,7 +18,7 @@ from ..domain.model import Run, Step
 from ..domain.retry import ActionError, decide
 from ..domain.statuses import STEP_TERMINAL, TERMINAL, RunStatus, StepStatus
 from ..observability import emit, logger
-from . import admission, lifecycle
+from . import admission, bulk, lifecycle
 from .attempt import Outcome, attempt_timeout_s, run_attempt
 from .delivery import NO_DELIVERY
 
@@ -66,6 +66,9 @@ def process_step_message(deps, message: dict[str, Any], remaining_ms: Callable[[
     """Advance the run named by a step message as far as this invocation may."""
     if message.get("kind") == "failure":
         lifecycle.dispatch_failure_handlers(deps, message["runId"])
+        return
+    if message.get("kind") == bulk.MESSAGE_KIND:
+        bulk.process_message(deps, message)
         return
     try:
         run, steps = deps.repo.get_detail(message["runId"])

@@ -67,8 +67,10 @@ def plan(definition: dict[str, Any], original: Run, steps: list[Step],
 
 def replay(deps, run_id: str, *, actor: str, is_admin: bool, from_step: str | None = None,
            trigger_data: Any = _UNSET, definition: str = "latest",
-           idempotency_key: str | None = None) -> tuple[Run, list[Step]]:
-    """Create the replay run (once per Idempotency-Key); returns it with its reused steps."""
+           idempotency_key: str | None = None,
+           batch_id: str | None = None) -> tuple[Run, list[Step]]:
+    """Create the replay run (once per Idempotency-Key); returns it with its reused steps.
+    `batch_id`: the bulk replay creating it, named in the original's audit trail."""
     if trigger_data is not _UNSET and not is_admin:
         raise Forbidden("replacing triggerData needs the admin role")
     original, steps = deps.repo.get_detail(run_id)
@@ -91,20 +93,30 @@ def replay(deps, run_id: str, *, actor: str, is_admin: bool, from_step: str | No
                         run_id=new_id, replay_of=original.id, resume_from=resume,
                         reused_steps=[s.name for s in reused], steps=reused,
                         definition=automation_def, depth=original.depth)
-        _record_on_original(deps, original, run, actor)
+        _record_on_original(deps, original, run, actor, batch_id)
         return run
 
     if idempotency_key:
-        run, _ = start_once(deps, "replay", f"{run_id}:{idempotency_key}", create)
+        run, created = start_once(deps, "replay", f"{run_id}:{idempotency_key}", create)
+        if not created and batch_id and not _names(original, run.id):
+            # The first attempt died between creating the replay and recording it.
+            _record_on_original(deps, original, run, actor, batch_id)
     else:
         run = create(str(uuid.uuid4()))
     return run, reused
 
 
-def _record_on_original(deps, original: Run, replay_run: Run, actor: str) -> None:
+def _names(original: Run, replay_id: str) -> bool:
+    """True when the original's audit trail already records the replay `replay_id`."""
+    return any(event.type == "replayed" and event.detail.get("replayId") == replay_id
+               for event in original.events)
+
+
+def _record_on_original(deps, original: Run, replay_run: Run, actor: str,
+                        batch_id: str | None = None) -> None:
     """Append a `replayed` event to the original's audit trail (status unchanged)."""
-    event = Event(at=replay_run.created_at, type="replayed", actor=actor,
-                  detail={"replayId": replay_run.id})
+    detail = {"replayId": replay_run.id, **({"batchId": batch_id} if batch_id else {})}
+    event = Event(at=replay_run.created_at, type="replayed", actor=actor, detail=detail)
     current = deps.repo.get_run(original.id)
     try:
         write_run(deps.repo, current, lambda stored: stored, expected_status=current.status,

@@ -145,13 +145,15 @@ def get_run_detail(repo: RunRepository, run_id: str) -> RunDetail:
     return RunDetail(run=run, steps=[by_index[i] for i in sorted(by_index)])
 
 
-def cancel_run(repo: RunRepository, run_id: str, actor: str, now: datetime) -> Run:
-    """Cancel a pending or running run; InvalidTransition once it is terminal."""
+def cancel_run(repo: RunRepository, run_id: str, actor: str, now: datetime,
+               detail: dict[str, Any] | None = None) -> Run:
+    """Cancel a pending or running run; InvalidTransition once it is terminal. `detail` goes
+    into the cancel event (a bulk cancel names its batch)."""
     run = repo.get_run(run_id)
     while True:
         # The domain refuses a terminal run (InvalidTransition naming its status).
         cancelled, event = run.transition(RunStatus.CANCELLED, at=now, actor=actor,
-                                          event_type="cancel")
+                                          event_type="cancel", detail=detail)
         try:
             return repo.update_run(cancelled, expected_status=run.status, event=event)
         except StaleRun as exc:
