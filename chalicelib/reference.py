@@ -164,7 +164,26 @@ def render() -> str:
     registry = default_registry()
     for kind in registry.known():
         lines += _action(registry.get(*kind.split("/")))
+    lines += _bulk()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _bulk() -> list[str]:
+    """The bodies of the bulk routes and the batch they answer."""
+    from .api.batch_models import BatchOut, BulkCancelIn, BulkReplayIn  # noqa: PLC0415
+
+    return [
+        "## Bulk replay and cancel", "",
+        "`POST /api/automations/runs/replay` and `POST /api/automations/runs/cancel` (operator) "
+        "take the list filters in a JSON body (at least one) and answer 202 with a batch id; "
+        "`dryRun: true` answers 200 with the count and the first ids and changes nothing. "
+        "The step worker works through the batch at `BULK_RATE_PER_S` runs a second; "
+        "`GET /api/automations/batches/{id}` (viewer) shows its progress. A repeated request "
+        "with the same `Idempotency-Key` (24 h) answers the same batch; without one it starts "
+        "a new batch, which skips every run already replayed (unless `again`). A bulk cancel "
+        "cancels `pending` and `running` runs and counts the others as skipped.", "",
+    ] + _model(BulkReplayIn, "replay body") + _model(BulkCancelIn, "cancel body") + _model(
+        BatchOut, "batch (`GET /api/automations/batches/{id}`)")
 
 
 def main(argv: list[str] | None = None) -> int:
