@@ -138,10 +138,31 @@ def trigger(ctx: typer.Context,
     return
 
 
+Filters = Annotated[Optional[list[str]], typer.Option(
+    "--filter", help="bulk: KEY=VALUE, repeatable; keys automation, status (repeatable), "
+    "triggerType, replayOf, since, until")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="bulk: count the matching runs and "
+                                      "show the first ids; change nothing")]
+Limit = Annotated[Optional[int], typer.Option(help="bulk: the most runs the batch takes")]
+FILTER_KEYS = {"automation": "automationName", "automationname": "automationName",
+               "status": "status", "triggertype": "triggerType", "trigger-type": "triggerType",
+               "replayof": "replayOf", "replay-of": "replayOf", "since": "since",
+               "until": "until"}
+
+
 @cli.command()
-def cancel(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
-    """Cancel a pending or running run."""
-    answer = _api(ctx).request("POST", f"{RUNS}/{_quote(run_id)}/cancel")
+def cancel(ctx: typer.Context,
+           run_id: Annotated[Optional[str], typer.Argument(
+               help="run id (or --filter for a bulk cancel)", show_default=False)] = None,
+           filters: Filters = None, dry_run: DryRun = False, limit: Limit = None,
+           wait: Annotated[bool, typer.Option(
+               "--wait", help="bulk: follow the batch until it is done")] = False,
+           as_json: Json = False) -> None:
+    """Cancel a pending or running run, or (--filter) every one a filter matches."""
+    if filters:
+        _bulk(ctx, "cancel", _one_target(run_id, filters), dry_run, limit, wait, as_json)
+        return
+    answer = _api(ctx).request("POST", f"{RUNS}/{_quote(_one_target(run_id, filters))}/cancel")
     if as_json:
         render.print_json(answer)
     else:
@@ -150,8 +171,97 @@ def cancel(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     return
 
 
+def _one_target(run_id: str | None, filters: list[str] | None) -> Any:
+    """The run id, or the bulk filter body: exactly one of them."""
+    if bool(run_id) == bool(filters):
+        raise DomainError("give a run id or --filter KEY=VALUE (not both)")
+    return run_id if run_id else _filter_body(filters or [])
+
+
+def _filter_body(filters: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        name = FILTER_KEYS.get(key.strip().lower())
+        if not sep or name is None or not value:
+            raise DomainError(f"--filter {item!r}: use KEY=VALUE with KEY one of "
+                              "automation, status, triggerType, replayOf, since, until")
+        if name == "status":
+            body.setdefault("status", []).append(value)
+        else:
+            body[name] = value
+    return body
+
+
+def _bulk(ctx: typer.Context, action: str, body: dict[str, Any], dry_run: bool,
+          limit: int | None, wait: bool, as_json: bool) -> None:
+    """POST a bulk replay or cancel; print the dry run, or the batch (followed with --wait)."""
+    if limit is not None:
+        body["limit"] = limit
+    if dry_run:
+        body["dryRun"] = True
+    api = _api(ctx)
+    answer = api.request("POST", f"{RUNS}/{action}", body=body)
+    out = render.console()
+    if dry_run:
+        if as_json:
+            render.print_json(answer)
+            return
+        out.print(f"dry run: would {action} up to {answer['matched']} runs "
+                  f"({answer['total']} match)", highlight=False)
+        for run_id in answer["firstIds"]:
+            out.print(f"  {run_id}", highlight=False)
+        return
+    if not as_json:
+        note = " (the same request was sent before)" if answer["deduplicated"] else ""
+        out.print(f"batch {answer['batchId']}: {action} of {answer['matched']} matching runs "
+                  f"started{note}; follow it with `runs batch {answer['batchId']}`",
+                  highlight=False)
+    if not wait:
+        if as_json:
+            render.print_json(answer)
+        return
+    final = follow_batch(api, answer["batchId"], 1.0, quiet=as_json)
+    if as_json:
+        render.print_json(final)
+
+
 @cli.command()
-def replay(ctx: typer.Context, run_id: RunId,
+def batch(ctx: typer.Context,
+          batch_id: Annotated[str, typer.Argument(help="batch id", show_default=False)],
+          wait: Annotated[bool, typer.Option(
+              "--wait", help="follow the batch until it is done")] = False,
+          interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+          as_json: Json = False) -> None:
+    """Show a bulk replay or cancel: matched, replayed/cancelled, skipped, failed, done."""
+    api = _api(ctx)
+    answer = follow_batch(api, batch_id, interval, quiet=as_json) if wait else \
+        api.request("GET", f"/api/automations/batches/{_quote(batch_id)}")
+    if as_json:
+        render.print_json(answer)
+    elif not wait:
+        render.batch_detail(render.console(), answer)
+
+
+def follow_batch(api: ApiClient, batch_id: str, interval: float, *,
+                 quiet: bool) -> dict[str, Any]:
+    """Poll a batch, printing its progress when it changes; the batch once done."""
+    out, last = render.console(), None
+    while True:
+        answer = api.request("GET", f"/api/automations/batches/{_quote(batch_id)}")
+        line = render.batch_progress(answer)
+        if line != last and not quiet:
+            out.print(line, highlight=False)
+            last = line
+        if answer["done"]:
+            return answer
+        time.sleep(interval)
+
+
+@cli.command()
+def replay(ctx: typer.Context,
+           run_id: Annotated[Optional[str], typer.Argument(
+               help="run id (or --filter for a bulk replay)", show_default=False)] = None,
            from_step: Annotated[Optional[str], typer.Option(
                help="run this step and every later one again")] = None,
            definition: Annotated[str, typer.Option(help="latest | original")] = "latest",
@@ -160,15 +270,24 @@ def replay(ctx: typer.Context, run_id: RunId,
            wait: Annotated[bool, typer.Option(
                "--wait", help="follow the new run's steps until it ends")] = False,
            interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+           filters: Filters = None, dry_run: DryRun = False, limit: Limit = None,
+           again: Annotated[bool, typer.Option(
+               "--again", help="bulk: also runs an earlier replay covered")] = False,
            as_json: Json = False) -> None:
-    """Replay a terminal run from its first step that did not complete (or --from-step)."""
+    """Replay a terminal run from its first step that did not complete (or --from-step), or
+    (--filter) every terminal run a filter matches, in a batch."""
+    target = _one_target(run_id, filters)
     body: dict[str, Any] = {"definition": definition}
     if from_step:
         body["fromStep"] = from_step
     if data is not None:
         body["triggerData"] = _json_arg(data, "--data")
+    if filters:
+        _bulk(ctx, "replay", {**target, **body, **({"again": True} if again else {})},
+              dry_run, limit, wait, as_json)
+        return
     api = _api(ctx)
-    answer = api.request("POST", f"{RUNS}/{_quote(run_id)}/replay", body=body)
+    answer = api.request("POST", f"{RUNS}/{_quote(target)}/replay", body=body)
     if not as_json:
         render.console().print(
             f"replay {answer['id']} of {answer['replayOf']}: resumes at "

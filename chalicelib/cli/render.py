@@ -123,3 +123,34 @@ def _error_text(error: Any) -> str:
         message = error.get("message") or json.dumps(error)
         return f"{kind}: {message}" if kind else message
     return str(error)
+
+
+def batch_progress(batch: dict[str, Any]) -> str:
+    """One line of a batch's progress: what it did so far, and whether it is done."""
+    did = "replayed" if batch["action"] == "replay" else "cancelled"
+    state = "done" if batch["done"] else "running"
+    error = f" · stopped: {batch['error']}" if batch.get("error") else ""
+    return (f"{batch['action']} {batch['id']}: {batch['processed']}/{batch['matched']} handled · "
+            f"{did} {batch[did]} · skipped {batch['skipped']} · failed {batch['failed']} · "
+            f"{state}{error}")
+
+
+def batch_detail(out: Console, batch: dict[str, Any]) -> None:
+    """A batch: its filter and counts, then the runs it created or cancelled and failures."""
+    out.print(table(None, ["FIELD", "VALUE"], [
+        ["id", batch["id"]], ["action", batch["action"]],
+        ["filter", json.dumps(batch["filter"])], ["created", batch["createdAt"]],
+        ["finished", batch["finishedAt"]], ["matched", batch["matched"]],
+        ["processed", batch["processed"]],
+        ["replayed" if batch["action"] == "replay" else "cancelled",
+         batch["replayed" if batch["action"] == "replay" else "cancelled"]],
+        ["skipped", batch["skipped"]], ["failed", batch["failed"]],
+        ["done", "yes" if batch["done"] else "no"], ["error", batch.get("error")]]))
+    ids = batch.get("createdRunIds") or batch.get("cancelledRunIds") or []
+    if ids:
+        label = "created runs" if batch["action"] == "replay" else "cancelled runs"
+        out.print(f"\n{label} ({len(ids)}):", highlight=False)
+        for run_id in ids:
+            out.print(f"  {run_id}", highlight=False)
+    for failure in batch.get("failures", []):
+        out.print(f"failed {failure['runId']}: {failure['message']}", highlight=False)

@@ -282,3 +282,33 @@ def test_token_create_with_expiry_then_list_and_revoke_over_the_api(box, server_
     assert refused.value.status == 401
     viewer_only = ["--url", server_url, "--token", token(box, "viewer")]
     assert main(viewer_only + ["token", "list"]) == Exit.AUTH
+
+
+def test_bulk_cancel_dry_run_then_batch_followed_to_the_end(cli, box, run, worker):
+    other = run.evolve(id=str(uuid.uuid4()), status=RunStatus.COMPLETED, completed_at=T0)
+    box.repo.create_run(other)
+    match = ["--filter", "automation=welcome-email", "--filter", "since=2026-01-01T00:00:00Z"]
+
+    code, out, _ = cli("cancel", *match, "--dry-run")
+    assert code == 0 and "would cancel up to 2 runs (2 match)" in out
+    assert run.id in out and other.id in out
+    assert box.repo.get_run(run.id).status == RunStatus.RUNNING
+
+    code, out, _ = cli("cancel", *match, "--wait")
+    assert code == 0, out
+    batch_id = out.split()[1].rstrip(":")
+    assert "cancelled 1 · skipped 1 · failed 0 · done" in out
+    assert box.repo.get_run(run.id).status == RunStatus.CANCELLED
+    code, out, _ = cli("batch", batch_id)
+    assert code == 0 and "cancelled runs (1):" in out and run.id in out
+    code, out, _ = cli("batch", batch_id, "--json")
+    assert json.loads(out)["cancelledRunIds"] == [run.id]
+
+
+def test_bulk_commands_refuse_a_bad_filter_and_a_run_id_with_it(cli, run):
+    code, _, err = cli("replay", "--filter", "colour=blue", "--dry-run")
+    assert code == Exit.ERROR and "KEY=VALUE" in one_line(err)
+    code, _, err = cli("cancel", run.id, "--filter", "status=running")
+    assert code == Exit.ERROR and "not both" in one_line(err)
+    code, _, err = cli("replay", "--filter", "status=lost", "--dry-run")
+    assert code != 0 and "status" in one_line(err)
