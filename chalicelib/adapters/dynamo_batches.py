@@ -57,7 +57,8 @@ class DynamoBatchStore:
         items, start = [], None
         while True:  # one request unless the pages pass 1 MB (about 25,000 run ids)
             kwargs = {"TableName": self._table, "ConsistentRead": True,
-                      "KeyConditionExpression": "pk = :pk",
+                      "KeyConditionExpression": "#pk = :pk",
+                      "ExpressionAttributeNames": {"#pk": "pk"},
                       "ExpressionAttributeValues": {":pk": {"S": _pk(batch_id)}}}
             if start:
                 kwargs["ExclusiveStartKey"] = start
@@ -77,7 +78,8 @@ class DynamoBatchStore:
                 page: BatchPage | None = None) -> Batch:
         stored = batch.evolve(version=expected_version + 1)
         put = {"TableName": self._table, "Item": self._batch_item(stored),
-               "ConditionExpression": "version = :expected",
+               "ConditionExpression": "#version = :expected",
+               "ExpressionAttributeNames": {"#version": "version"},
                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}}}
         try:
             if page is None:

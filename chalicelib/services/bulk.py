@@ -205,6 +205,7 @@ def _replay_one(deps, batch: Batch, run: Run) -> tuple[str, str]:
         holder = deps.markers.put_once(claim, mine, _claim_ttl(deps))
         if holder is not None and holder != mine:
             return "skipped", f"being replayed by batch {holder.get('batchId')}"
+        deps.faults.point("bulk.after_claim")
     fields = {"trigger_data": options["triggerData"]} if "triggerData" in options else {}
     try:
         new_run, _ = replay(deps, run.id, actor=batch.actor, is_admin=True,

@@ -1,8 +1,9 @@
-// The dashboard: a hash router over three pages, each a module with `render(main, params)`
+// The dashboard: a hash router over four pages (runs, run, automations, batch), each a module with `render(main, params)`
 // that returns a stop() for its live refresh.
 import { ApiError, setToken, takeTokenFromHash, token } from "./api.js";
 import { h } from "./dom.js";
 import { renderAutomations } from "./automations.js";
+import { renderBatch } from "./bulk.js";
 import { renderRun } from "./run.js";
 import { renderRuns } from "./runs.js";
 
@@ -41,6 +42,7 @@ async function route() {
   try {
     if (parts[0] === "runs" && parts[1]) stop = await renderRun(main, decodeURIComponent(parts[1]));
     else if (parts[0] === "automations") stop = await renderAutomations(main);
+    else if (parts[0] === "batches" && parts[1]) stop = await renderBatch(main, decodeURIComponent(parts[1]));
     else stop = await renderRuns(main, params);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {

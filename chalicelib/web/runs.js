@@ -1,6 +1,7 @@
 // Runs list: filters kept in the address (#/runs?automation=...), cursor paging, exact totals,
 // live refresh.
 import { api } from "./api.js";
+import { bulkBar } from "./bulk.js";
 import { RUN_STATUSES, TRIGGER_TYPES, badge, h, ms, runLink, when } from "./dom.js";
 
 const REFRESH_MS = 3000;
@@ -29,7 +30,7 @@ export async function renderRuns(main, params) {
     automation: params.get("automation") || "", status: params.get("status") || "",
     trigger: params.get("trigger") || "", since: params.get("since") || "",
     until: params.get("until") || "", pageSize: params.get("pageSize") || "20",
-    cursors: [null], live: true,
+    cursors: [null], live: true, selected: new Set(),
   };
   const filters = h("form", { class: "filters", "aria-label": "Filter runs" },
     select("automation", "Automation", automations.map((a) => a.name), state.automation),
@@ -42,10 +43,28 @@ export async function renderRuns(main, params) {
         ["20", "50", "100"].map((n) => h("option", { value: n, selected: n === state.pageSize }, n)))));
   const summary = h("p", { class: "summary", "aria-live": "polite" });
   const body = h("tbody");
+  const pageBox = h("input", { type: "checkbox", "aria-label": "Select every run on this page",
+    onchange: () => {
+      for (const box of body.querySelectorAll("input[data-run]")) {
+        box.checked = pageBox.checked;
+        if (pageBox.checked) state.selected.add(box.dataset.run);
+        else state.selected.delete(box.dataset.run);
+      }
+      bulk.refresh();
+    } });
   const table = h("table", { class: "runs" },
     h("caption", { class: "sr-only" }, "Runs, newest first"),
-    h("thead", {}, h("tr", {}, ["Run", "Automation", "Status", "Trigger", "Created",
-      "Duration", "Replay of"].map((c) => h("th", { scope: "col" }, c)))), body);
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, pageBox), ["Run", "Automation",
+      "Status", "Trigger", "Created", "Duration", "Replay of"].map((c) => h("th", { scope: "col" }, c)))),
+    body);
+  // The bulk routes take the list filters; "all matching" needs at least one of them.
+  const filterBody = () => {
+    const entries = Object.entries({ automationName: state.automation,
+      status: state.status ? [state.status] : "", triggerType: state.trigger,
+      since: isoOrEmpty(state.since), until: isoOrEmpty(state.until) }).filter(([, v]) => v);
+    return entries.length ? Object.fromEntries(entries) : null;
+  };
+  const bulk = bulkBar(state, filterBody, () => load());
   const prev = h("button", { type: "button", onclick: () => { state.cursors.pop(); load(); } }, "← Newer");
   const next = h("button", { type: "button", onclick: () => { state.cursors.push(state.next); load(); } }, "Older →");
   const live = h("input", { type: "checkbox", id: "live", checked: true,
@@ -53,7 +72,7 @@ export async function renderRuns(main, params) {
   main.replaceChildren(
     h("div", { class: "title" }, h("h1", {}, "Runs"),
       h("label", { class: "live", for: "live" }, live, " Live")),
-    filters, summary, h("div", { class: "scroll" }, table),
+    filters, bulk.element, summary, h("div", { class: "scroll" }, table),
     h("nav", { class: "pager", "aria-label": "Pages" }, prev, next));
 
   filters.addEventListener("change", () => {
@@ -62,6 +81,7 @@ export async function renderRuns(main, params) {
       state[key] = data.get(key) || "";
     }
     state.cursors = [null];
+    bulk.refresh();
     const query = new URLSearchParams(Object.entries({ automation: state.automation,
       status: state.status, trigger: state.trigger, since: state.since, until: state.until,
       pageSize: state.pageSize === "20" ? "" : state.pageSize }).filter(([, v]) => v));
@@ -86,6 +106,13 @@ export async function renderRuns(main, params) {
       summary.textContent = `${total} run${total === 1 ? "" : "s"} · page ${page} of ` +
         `${Math.max(1, Math.ceil(total / pageSize))}`;
       body.replaceChildren(...answer.runs.map((run) => h("tr", {},
+        h("td", { "data-label": "Select" }, h("input", { type: "checkbox", "data-run": run.id,
+          "aria-label": `Select run ${run.id.slice(0, 8)}`, checked: state.selected.has(run.id),
+          onchange: (event) => {
+            if (event.target.checked) state.selected.add(run.id);
+            else state.selected.delete(run.id);
+            bulk.refresh();
+          } })),
         h("td", { "data-label": "Run" }, runLink(run.id)),
         h("td", { "data-label": "Automation" }, run.automationName),
         h("td", { "data-label": "Status" }, badge(run.status)),
@@ -94,8 +121,10 @@ export async function renderRuns(main, params) {
         h("td", { "data-label": "Duration" }, ms(run.durationMs)),
         h("td", { "data-label": "Replay of" }, run.replayOf ? runLink(run.replayOf) : "–"))));
       if (!answer.runs.length) {
-        body.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No runs match.")));
+        body.replaceChildren(h("tr", {}, h("td", { colspan: "8", class: "muted" }, "No runs match.")));
       }
+      pageBox.checked = answer.runs.length > 0 && answer.runs.every((r) => state.selected.has(r.id));
+      bulk.refresh();
       prev.disabled = page === 1;
       next.disabled = !state.next;
     } catch (error) {

@@ -204,3 +204,52 @@ def test_local_terminal_shows_one_line_per_request_and_step_outcome(stack):
     assert re.search(r"runs\.http: POST /api/automations/order-total/trigger 202 \d+ ms", output)
     assert re.search(rf"INFO +step_completed +run_id={ran} .*step=receipt", output)
     assert re.search(rf"INFO +run ended +run_id={ran} .*status=completed", output)
+
+
+def test_bulk_replay_of_all_matching_runs_confirms_the_count_then_shows_the_batch(page, stack):
+    failed = [start(stack, "order-total", {**ORDER_BAD, "n": n}) for n in range(3)]
+    for run_id in failed:
+        ended(stack, run_id, "failed")
+    sign_in(page, stack, "#/runs?automation=order-total&status=failed")
+    expect(page.locator("table.runs tbody tr", has_text=failed[0][:8])).to_have_count(1)
+    dry = stack.post("/api/automations/runs/replay", {
+        "automationName": "order-total", "status": ["failed"], "dryRun": True}).body
+
+    page.get_by_label("Apply to").select_option("matching")
+    page.get_by_role("button", name="Replay…").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text(f"Replay {dry['matched']} run")
+    expect(dialog).to_contain_text("automationName=order-total, status=failed")
+    shot(page, "bulk-replay-confirm")
+    dialog.get_by_role("button", name="Yes, replay").click()
+
+    expect(page.locator("h1")).to_contain_text("Bulk replay")
+    expect(page.locator("h1 .badge")).to_have_text("done")
+    expect(page.locator('dd[data-fact="Matched"]')).to_have_text(str(dry["matched"]))
+    replayed = int(page.locator('dd[data-fact="Replayed"]').inner_text())
+    skipped = int(page.locator('dd[data-fact="Skipped"]').inner_text())
+    assert replayed >= len(failed) and replayed + skipped == dry["matched"]
+    expect(page.locator(".batch-runs a")).to_have_count(replayed)
+    shot(page, "bulk-replay-batch")
+    batch_id = page.url.rsplit("/", 1)[-1]
+    batch = stack.get(f"/api/automations/batches/{batch_id}").body
+    replays = {stack.get(f"/api/automations/runs/{r}").body["replayOf"]
+               for r in batch["createdRunIds"]}
+    assert set(failed) <= replays
+
+
+def test_bulk_cancel_of_selected_runs(page, stack):
+    slow = [start(stack, "slow-report", {"n": n}) for n in range(2)]
+    for run_id in slow:
+        ended(stack, run_id, "running")
+    sign_in(page, stack, "#/runs?automation=slow-report")
+    page.get_by_label(f"Select run {slow[0][:8]}").check()
+    expect(page.locator(".bulk")).to_contain_text("1 selected")
+    page.get_by_role("button", name="Cancel runs…").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("Cancel 1 selected run?")
+    dialog.get_by_role("button", name="Yes, cancel").click()
+    expect(page.locator("#toast")).to_contain_text("Cancelled 1 of 1")
+    ended(stack, slow[0], "cancelled")
+    assert stack.get(f"/api/automations/runs/{slow[1]}").body["status"] == "running"
+    expect(page.locator(".bulk")).to_contain_text("0 selected")

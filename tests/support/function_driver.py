@@ -135,7 +135,21 @@ class FunctionDriver:
             # The same delivery after its run failed: let through as a new run.
             again = post(self.client, "/api/automations/hook/webhook", {}, {"id": "evt-1"})
             assert again.status_code == 202, again.body
+            # Bulk: a replay whose every run fails (its claims given back), a cancel that
+            # finds only ended runs.
+            bulk = [post(self.client, f"/api/automations/runs/{action}", self.admin, body)
+                    for action, body in (("replay", {"automationName": "boom",
+                                                     "fromStep": "nope"}),
+                                         ("cancel", {"automationName": "boom"}))]
+            assert [b.status_code for b in bulk] == [202, 202], [b.body for b in bulk]
         self.execute()
+        with self.running("APIHandler"):
+            for started in bulk:
+                batch = self.client.http.get(
+                    f"/api/automations/batches/{started.json_body['batchId']}",
+                    headers=self.viewer)
+                assert batch.status_code == 200 and batch.json_body["done"], batch.body
+            assert batch.json_body["skipped"] >= 1
         return ids
 
     def _remove_trigger_payload(self, run_id: str) -> None:
