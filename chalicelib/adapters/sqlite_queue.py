@@ -89,10 +89,16 @@ class _Wakeup:
         self.condition = threading.Condition()
         self.generation = 0
 
-    def notify(self) -> None:
+    def notify(self, waiters: int | None = None) -> None:
+        """Wake `waiters` long polls (all when None). A poll woken for a message another
+        consumer took first finds nothing and waits again; one that was not waiting sees the
+        generation move and looks before it waits, so no message waits for the poll timer."""
         with self.condition:
             self.generation += 1
-            self.condition.notify_all()
+            if waiters is None:
+                self.condition.notify_all()
+            else:
+                self.condition.notify(waiters)
 
     def wait(self, seen: int, timeout: float) -> None:
         with self.condition:
@@ -155,7 +161,8 @@ class SqliteQueue:
         with self.db.write() as tx:
             tx.execute("INSERT OR IGNORE INTO queue_messages (id, queue, body, sent_at, visible_at)"
                        " VALUES (?, ?, ?, ?, ?)", (message_id, self.name, text, now, now + delay))
-        self._wakeup.notify()
+        # One message: one poll to take it (waking every poll costs each an empty receive).
+        self._wakeup.notify(1)
         self._purge_expired(now)
         return message_id
 

@@ -24,12 +24,14 @@ from chalice.local import (
 from ..api.errors import envelope
 
 log = logging.getLogger("runs.http")
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class RequestHandler(ChaliceRequestHandler):
     """Unknown paths → 404 with the error envelope; everything else as Chalice does it.
-    One log line per request (`GET /api/automations/runs 200 12 ms`) instead of an access log
-    on stderr."""
+    One log line per request (`POST /api/automations/x/trigger 202 3 ms`) instead of an access
+    log on stderr: at INFO for writes and errors, at DEBUG for successful reads (a dashboard
+    or a client polling a run would fill the terminal, and cost a tenth of each poll)."""
 
     # Chalice writes a response's headers and body separately: without TCP_NODELAY, a client
     # keeping its connection alive waits for its delayed ACK (about 40 ms) before the body.
@@ -37,9 +39,8 @@ class RequestHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         self._started = time.monotonic()
-        routes = RouteMatcher(list(self.local_gateway._app_object.routes))  # noqa: SLF001
         try:
-            routes.match_route(self.path)
+            self._routes().match_route(self.path)
         except ValueError:
             path = self.path.split("?", 1)[0]
             body = envelope("NOT_FOUND", f"no route for {self.command} {path}")
@@ -48,6 +49,27 @@ class RequestHandler(ChaliceRequestHandler):
                                      json.dumps(body))
             return
         super()._generic_handle()
+
+    def _routes(self) -> RouteMatcher:
+        """The matcher Chalice's gateway routes with (built once per connection)."""
+        matcher = getattr(self.local_gateway, "_route_matcher", None)
+        if not isinstance(matcher, RouteMatcher):
+            matcher = RouteMatcher(list(self.local_gateway._app_object.routes))  # noqa: SLF001
+        return matcher
+
+    def _send_http_response_with_body(self, code: int, headers: dict,
+                                      body: str | bytes) -> None:
+        """As Chalice's, but headers and body leave in one write (one send, not two)."""
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+        for name, value in headers.items():
+            for each in value if isinstance(value, list) else [value]:
+                self.send_header(name, each)
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(data)
+        self.flush_headers()
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         # Chalice's gateway answers a missing Authorization itself ({"message": "Unauthorized"});
@@ -60,10 +82,14 @@ class RequestHandler(ChaliceRequestHandler):
         super()._send_error_response(error)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        status = getattr(code, "value", code)
+        read_ok = self.command in READS and isinstance(status, int) and status < 400
+        level = logging.DEBUG if read_ok else logging.INFO
+        if not log.isEnabledFor(level):
+            return
         elapsed_ms = (time.monotonic() - getattr(self, "_started", time.monotonic())) * 1000
         path = self.path.split("?", 1)[0]
-        log.info("%s %s %s %.0f ms", self.command, path, getattr(code, "value", code),
-                 elapsed_ms)
+        log.log(level, "%s %s %s %.0f ms", self.command, path, status, elapsed_ms)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
         log.warning(format, *args)

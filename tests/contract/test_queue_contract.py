@@ -153,6 +153,35 @@ class TestSqliteQueue(QueueContract):
         assert time.monotonic() - started < 1.0
 
 
+    def test_a_send_wakes_one_waiting_poll_not_every_poll(self, queue, monkeypatch):
+        """Two consumers long-polling, one message: one of them is woken to take it; the
+        other keeps waiting instead of running an empty receive."""
+        from chalicelib.adapters import sqlite_queue  # noqa: PLC0415
+
+        monkeypatch.setattr(sqlite_queue, "POLL_INTERVAL_S", 60.0)  # no timer wake-ups
+        claims = []
+        claim = SqliteQueue._claim
+        monkeypatch.setattr(SqliteQueue, "_claim",
+                            lambda self, count: claims.append(1) or claim(self, count))
+        got: list[list] = []
+        polls = [threading.Thread(target=lambda: got.append(queue.receive(1, wait_seconds=20)))
+                 for _ in range(2)]
+        for poll in polls:
+            poll.start()
+        while len(queue._wakeup.condition._waiters) < 2:  # both polls are waiting
+            time.sleep(0.01)
+        queue.send({"one": True})
+        while not got:
+            time.sleep(0.01)
+        waiting, claimed = len(queue._wakeup.condition._waiters), len(claims)
+        queue.send({"two": True})  # for the other poll
+        for poll in polls:
+            poll.join()
+
+        assert waiting == 1 and claimed == 2 + 1  # each poll's first look, then one wake-up
+        assert [len(messages) for messages in got] == [1, 1] and len(claims) == 4
+
+
 class TestSqsQueue(QueueContract, DedupContract):
     @pytest.fixture
     def queue(self, aws, settings):

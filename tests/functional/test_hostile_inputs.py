@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import urllib.request
 from urllib.error import HTTPError
@@ -151,3 +152,37 @@ def test_local_gateway_answers_an_unknown_path_404_in_the_envelope(local_server,
     assert status == 404
     assert body["code"] == "NOT_FOUND" and body["success"] is False
     assert "Signature" not in json.dumps(body)
+
+
+def test_local_gateway_logs_writes_and_errors_at_info_and_successful_reads_at_debug(
+        local_server, headers, caplog):
+    """A client polling a run (or the dashboard refreshing) does not fill the terminal: a
+    successful read's line is DEBUG; a write or any error stays at INFO."""
+    with caplog.at_level(logging.DEBUG, logger="runs.http"):
+        _get(local_server + RUNS, headers)
+        _get(local_server + RUNS + "/no-such-run", headers)
+        request = urllib.request.Request(local_server + "/api/automations/manual/trigger",
+                                         data=b'{"triggerData": {}}', method="POST",
+                                         headers={**headers, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+    lines = {(record.levelname, record.getMessage().rsplit(" ", 2)[0])
+             for record in caplog.records if record.name == "runs.http"}
+    assert lines == {("DEBUG", f"GET {RUNS} 200"), ("INFO", f"GET {RUNS}/no-such-run 404"),
+                     ("INFO", "POST /api/automations/manual/trigger 202")}
+
+
+def test_local_gateway_sends_headers_and_body_in_one_write(local_server, headers, monkeypatch):
+    """One send per answer (Chalice's handler makes two: headers, then body)."""
+    import socketserver  # noqa: PLC0415
+
+    writes = []
+    original = socketserver._SocketWriter.write
+    monkeypatch.setattr(socketserver._SocketWriter, "write",
+                        lambda self, data: writes.append(bytes(data)) or original(self, data))
+    status, answer_headers, body = _get(local_server + RUNS, headers)
+
+    assert status == 200 and "runs" in body
+    assert answer_headers["Content-Type"] == "application/json"
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.")
+    assert json.loads(writes[0].split(b"\r\n\r\n", 1)[1]) == body

@@ -117,6 +117,26 @@ def test_handlers_are_traced_without_recording_responses_or_errors(deps, monkeyp
         return handler
 
     monkeypatch.setattr(observability.tracer, "capture_lambda_handler", capture)
+    monkeypatch.setattr(observability.tracer, "disabled", False)
     app.handler_map["count_runs"]({"Records": []}, lambda_context("count", 30)())
     # Responses and errors may hold secrets: X-Ray gets neither.
     assert traced == [{"capture_response": False, "capture_error": False}]
+
+
+def test_handlers_build_no_trace_segment_when_tracing_is_disabled(deps, monkeypatch):
+    """Outside Lambda (the local stack) or with POWERTOOLS_TRACE_DISABLED, no X-Ray (dummy)
+    subsegment is made per invocation: it cost the local stack a tenth of a request's CPU."""
+    from aws_xray_sdk.core import xray_recorder  # noqa: PLC0415
+
+    from chalicelib import observability  # noqa: PLC0415
+
+    begun = []
+    original = xray_recorder.begin_subsegment
+    monkeypatch.setattr(xray_recorder, "begin_subsegment",
+                        lambda *args, **kwargs: begun.append(args) or original(*args, **kwargs))
+    assert observability.tracer.disabled
+    app.handler_map["count_runs"]({"Records": []}, lambda_context("count", 30)())
+    keys = logger.get_current_keys()
+
+    assert begun == []
+    assert keys["function_name"] == "count"  # the Lambda context still reaches the logs
