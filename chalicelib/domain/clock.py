@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
-
-
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
@@ -15,8 +12,11 @@ def iso(value: datetime | None) -> str | None:
     """Render a datetime as `2026-01-02T03:04:05.678Z` (fixed width, so text order is time order)."""
     if value is None:
         return None
-    value = value.astimezone(timezone.utc)
-    return value.strftime(_FORMAT)[:-3] + "Z"
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    # isoformat truncates to milliseconds as strftime's %f[:-3] did, at half its cost (a
+    # run detail renders dozens of timestamps), and always writes four-digit years.
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_iso(text: str | None) -> datetime | None:
@@ -24,6 +24,8 @@ def parse_iso(text: str | None) -> datetime | None:
     if text is None:
         return None
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is timezone.utc:  # as stored: nothing to convert
+        return parsed
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
