@@ -99,6 +99,7 @@ class ActionContext:
     clients: ClientFactory | None = None
     start_run: StartRun | None = None
     wait_started_at: datetime | None = None  # set when resuming a parked delay/wait
+    woken_early: bool = False  # an operator ended the wait (retry-now): it is over now
     now: Callable[[], datetime] = utcnow
 
     @property

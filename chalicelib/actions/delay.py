@@ -18,12 +18,13 @@ class WaitProps(Props):
 
 
 def wait(props: WaitProps, ctx: ActionContext) -> Any:
-    """First call: Wait(now + ms). Resumed at or after that time: `{waitedMs}`."""
+    """First call: Wait(now + ms). Resumed at or after that time, or woken by an operator
+    (retry-now): `{waitedMs}`, the time actually waited."""
     if ctx.wait_started_at is None:
         return Wait(until=ctx.after(props.ms))
     until = ctx.wait_started_at + timedelta(milliseconds=props.ms)
     now = ctx.now()
-    if now < until:  # woken early (e.g. a chained message for waits over 15 minutes)
+    if now < until and not ctx.woken_early:  # a chained message for waits over 15 minutes
         return Wait(until=until)
     return {"waitedMs": ms_between(ctx.wait_started_at, now)}
 

@@ -25,7 +25,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from ..domain.clock import iso, parse_iso
-from ..domain.model import Event, Run, Step
+from ..domain.model import Event, Run, Step, Waiting
 from ..domain.statuses import RunStatus, StepStatus
 
 RUN_SK = "RUN"
@@ -81,7 +81,14 @@ INDEXES = {
     "byStatus": "statusPk",
     "byAutomationStatus": "autoStatusPk",
     "byReplayOf": "replayPk",
+    "byWaiting": "waitingPk",
+    "bySearch1": "search1Pk",
+    "bySearch2": "search2Pk",
+    "bySearch3": "search3Pk",
 }
+# The search indexes, one per declared key position (an item holds one value per key).
+SEARCH_INDEXES = (("bySearch1", "search1Pk"), ("bySearch2", "search2Pk"),
+                  ("bySearch3", "search3Pk"))
 
 
 class EventMap(MapAttribute):
@@ -126,11 +133,22 @@ class RunItemBase(_Keyed):
     holds_slot = BooleanAttribute(attr_name="holdsSlot", default=False)
     events = ListAttribute(of=EventMap, default=list)
     version = NumberAttribute(default=0)
+    # Set only while the run is running and parked (retry backoff or delay/wait).
+    waiting_pk = UnicodeAttribute(attr_name="waitingPk", null=True)
+    waiting = JSONAttribute(null=True)
+    search1_pk = UnicodeAttribute(attr_name="search1Pk", null=True)
+    search2_pk = UnicodeAttribute(attr_name="search2Pk", null=True)
+    search3_pk = UnicodeAttribute(attr_name="search3Pk", null=True)
     by_all = _index("byAll", "allPk")
     by_automation = _index("byAutomation", "autoPk")
     by_status = _index("byStatus", "statusPk", STATUS_PROJECTED)
     by_automation_status = _index("byAutomationStatus", "autoStatusPk")
     by_replay_of = _index("byReplayOf", "replayPk")
+    # Few runs wait at once; status and automation projected to filter on, as in byStatus.
+    by_waiting = _index("byWaiting", "waitingPk", STATUS_PROJECTED)
+    by_search1 = _index("bySearch1", "search1Pk", STATUS_PROJECTED)
+    by_search2 = _index("bySearch2", "search2Pk", STATUS_PROJECTED)
+    by_search3 = _index("bySearch3", "search3Pk", STATUS_PROJECTED)
 
 
 class StepItemBase(_Keyed):
@@ -150,6 +168,8 @@ class StepItemBase(_Keyed):
     next_attempt_at = UnicodeAttribute(attr_name="nextAttemptAt", null=True)
     lease_until = UnicodeAttribute(attr_name="leaseUntil", null=True)
     expires_at = NumberAttribute(attr_name="expiresAt", null=True)
+    woken_at = UnicodeAttribute(attr_name="wokenAt", null=True)
+    revoked = JSONAttribute(null=True)
 
 
 class CounterItemBase(_Keyed):
@@ -254,7 +274,22 @@ def run_to_item(model: type[RunItemBase], run: Run,
         holds_slot=run.holds_slot,
         events=[event_to_map(event) for event in run.events],
         version=run.version,
+        waiting_pk=waiting_pk(run),
+        waiting=run.waiting_now.to_json() if run.waiting_now else None,
+        **search_attributes(run),
     )
+
+
+def waiting_pk(run: Run) -> str | None:
+    """byWaiting's key: the kind of wait while the run is running and parked, else none."""
+    return run.waiting_now.kind if run.waiting_now else None
+
+
+def search_attributes(run: Run) -> dict[str, str | None]:
+    """search1_pk..search3_pk: the run's search keys, in declaration order."""
+    keys = list(run.search_keys)[:len(SEARCH_INDEXES)]
+    keys += [None] * (len(SEARCH_INDEXES) - len(keys))
+    return {f"search{i + 1}_pk": key for i, key in enumerate(keys)}
 
 
 def event_to_map(event: Event) -> EventMap:
@@ -293,6 +328,9 @@ def item_to_run(item: RunItemBase,
         events=tuple(_event(stored) for stored in item.events or ()),
         version=int(item.version),
         expires_at=None if item.expires_at is None else int(item.expires_at),
+        waiting=Waiting.from_json(item.waiting),
+        search_keys=tuple(key for key in (item.search1_pk, item.search2_pk, item.search3_pk)
+                          if key),
     )
 
 
@@ -313,6 +351,8 @@ def step_fields(step: Step) -> dict[str, Any]:
         "reused_from": step.reused_from,
         "claim_token": step.claim_token,
         "next_attempt_at": iso(step.next_attempt_at),
+        "woken_at": iso(step.woken_at),
+        "revoked": list(step.revoked) or None,
     }
 
 
@@ -340,4 +380,6 @@ def item_to_step(item: StepItemBase) -> Step:
         claim_token=item.claim_token,
         next_attempt_at=parse_iso(item.next_attempt_at),
         lease_until=parse_iso(item.lease_until),
+        woken_at=parse_iso(item.woken_at),
+        revoked=tuple(item.revoked or ()),
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..domain.clock import iso
 from ..domain.model import Run, RunFilter, RunSlice
+from ..domain.search import search_key
 from ..domain.statuses import RunStatus
 from .dynamo_definitions import DefinitionStore
 from .dynamo_models import (
@@ -26,6 +27,7 @@ from .dynamo_models import (
     ACTIVE_STATUSES,
     COUNTER_SK,
     RUN_SK,
+    SEARCH_INDEXES,
     Tables,
     counter_pk,
     item_to_run,
@@ -66,7 +68,18 @@ def choose_plan(filt: RunFilter) -> Plan:
     automation = filt.automation_name
     if filt.replay_of is not None:
         return Plan((Stream("byReplayOf", filt.replay_of),),
-                    needs_items=bool(automation or statuses))
+                    needs_items=bool(automation or statuses or filt.waiting or filt.data))
+    if filt.data is not None or filt.waiting is not None:
+        # A search key sits in one of three indexes (its declared position), waiting runs in
+        # byWaiting; status and automation are projected there and filtered on. Waiting next
+        # to a search is checked on the fetched runs (both sets are small).
+        if filt.data is not None:
+            key = search_key(*filt.data)
+            streams = tuple(Stream(index, key, statuses, automation)
+                            for index, _ in SEARCH_INDEXES)
+        else:
+            streams = (Stream("byWaiting", filt.waiting, statuses, automation),)
+        return Plan(streams, needs_items=filt.data is not None and filt.waiting is not None)
     if statuses:
         active = tuple(s for s in statuses if RunStatus(s) in ACTIVE_STATUSES)
         streams = [Stream("byAutomationStatus", f"{automation}#{status}") if automation
@@ -136,7 +149,7 @@ class RunQueries:
         model = self.tables.run
         if stream.statuses:
             where = where & model.status.is_in(*stream.statuses)
-        if stream.automation is not None:
+        if stream.automation:
             where = where & (model.auto_pk == stream.automation)
         return where
 
@@ -220,7 +233,7 @@ class RunQueries:
         per 4 KB of ~150-byte entries, i.e. ~25 runs, plus one request per 1 MB).
         Replay filters with automation/status fetch the few replays of one run whole.
         """
-        if filt.since is None and filt.until is None and filt.replay_of is None:
+        if not (filt.since or filt.until or filt.replay_of or filt.waiting or filt.data):
             return self._counted(filt)
         if _empty_range(filt, None):
             return 0

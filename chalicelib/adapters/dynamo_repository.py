@@ -35,6 +35,7 @@ from .dynamo_models import (
     run_to_item,
     status_keys,
     step_fields,
+    waiting_pk,
     step_sk,
     step_to_item,
 )
@@ -185,6 +186,8 @@ class DynamoRunRepository:
             _assign(model.depth, run.depth),
             _assign(model.holds_slot, run.holds_slot),
             _assign(model.expires_at, run.expires_at),
+            _assign(model.waiting_pk, waiting_pk(run)),
+            _assign(model.waiting, run.waiting_now.to_json() if run.waiting_now else None),
             model.version.add(1),
         ]
         if event is not None:

@@ -17,6 +17,7 @@ from ..domain.errors import (
     AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
 )
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.search import search_key
 from ..domain.statuses import RunStatus, StepStatus
 from ..services.ports import TokenRecord
 
@@ -34,6 +35,11 @@ def matches(run: Run, filt: RunFilter) -> bool:
     if filt.since is not None and run.created_at < filt.since:
         return False
     if filt.until is not None and run.created_at > filt.until:
+        return False
+    if filt.waiting is not None and (run.waiting_now is None
+                                     or run.waiting_now.kind != filt.waiting):
+        return False
+    if filt.data is not None and search_key(*filt.data) not in run.search_keys:
         return False
     return True
 
@@ -86,7 +92,7 @@ class MemoryRunRepository:
                              definition=current.definition, trigger_data=current.trigger_data,
                              automation_name=current.automation_name,
                              trigger_type=current.trigger_type, created_at=current.created_at,
-                             replay_of=current.replay_of)
+                             replay_of=current.replay_of, search_keys=current.search_keys)
             self._runs[run.id] = stored
             return stored
 
@@ -152,7 +158,7 @@ class MemoryRunRepository:
 
     def count_runs(self, filt: RunFilter) -> int:
         with self._lock:
-            if filt.since is None and filt.until is None and filt.replay_of is None:
+            if not (filt.since or filt.until or filt.replay_of or filt.waiting or filt.data):
                 # Like the stored counters: an expired run counts until it is deleted.
                 return sum(1 for run in self._runs.values() if matches(run, filt))
             return len(self._matching(filt))

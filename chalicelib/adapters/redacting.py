@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..domain.model import Event, Run, Step
+from ..domain.search import declared_index, search_keys
 from ..domain.statuses import RunStatus, StepStatus
 
 
@@ -40,7 +41,12 @@ class RedactingRunRepository:
                            attempts=tuple(self._redact(list(step.attempts))))
 
     def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
-        self.inner.create_run(self._run(run), [self._step(step) for step in steps])
+        stored = self._run(run)
+        # Search keys come from the trigger data as stored, whatever the caller set: a secret
+        # in an indexed field is redacted first, and a redacted value is not indexed.
+        stored = stored.evolve(search_keys=search_keys(declared_index(run.definition),
+                                                       stored.trigger_data))
+        self.inner.create_run(stored, [self._step(step) for step in steps])
 
     def update_run(self, run: Run, *, expected_status: RunStatus,
                    event: Event | None = None) -> Run:

@@ -400,5 +400,17 @@ STORE_SCHEMA = [
     ALTER TABLE tokens ADD COLUMN last_used_at TEXT;
     CREATE INDEX tokens_by_id ON tokens (token_id);
     """,
+    # 5: runs parked on a retry or a delay (waiting_kind, set only while running), and up to
+    # three search keys of declared trigger-data values (domain/search.py), each indexed.
+    """
+    ALTER TABLE runs ADD COLUMN waiting_kind TEXT;
+    ALTER TABLE runs ADD COLUMN search1 TEXT;
+    ALTER TABLE runs ADD COLUMN search2 TEXT;
+    ALTER TABLE runs ADD COLUMN search3 TEXT;
+    CREATE INDEX runs_by_waiting ON runs (waiting_kind, list_sk) WHERE waiting_kind IS NOT NULL;
+    CREATE INDEX runs_by_search1 ON runs (search1, list_sk) WHERE search1 IS NOT NULL;
+    CREATE INDEX runs_by_search2 ON runs (search2, list_sk) WHERE search2 IS NOT NULL;
+    CREATE INDEX runs_by_search3 ON runs (search3, list_sk) WHERE search3 IS NOT NULL;
+    """,
 ]
 register_schema("store", STORE_SCHEMA)

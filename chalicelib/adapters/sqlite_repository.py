@@ -24,11 +24,13 @@ from ..domain.clock import iso, parse_iso
 from ..domain.errors import (
     AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
 )
-from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.model import Event, Run, RunFilter, RunSlice, Step, Waiting
+from ..domain.search import search_key
 from ..domain.statuses import RunStatus, StepStatus
 from .sqlite_db import SqliteDatabase
 
 ALL_STATUSES = frozenset(RunStatus)
+SEARCH_COLUMNS = ("search1", "search2", "search3")
 LIVE = "(expires_at IS NULL OR expires_at > :now)"
 
 
@@ -86,6 +88,7 @@ def _run_state(run: Run) -> str:
         "reusedSteps": list(run.reused_steps),
         "depth": run.depth,
         "holdsSlot": run.holds_slot,
+        "waiting": run.waiting_now.to_json() if run.waiting_now else None,
     })
 
 
@@ -119,14 +122,26 @@ def _row_to_run(row: sqlite3.Row, definition: dict[str, Any]) -> Run:
         events=tuple(_event(stored) for stored in json.loads(row["events"])),
         version=row["version"],
         expires_at=row["expires_at"],
+        waiting=Waiting.from_json(state.get("waiting")),
+        search_keys=tuple(row[column] for column in SEARCH_COLUMNS if row[column] is not None),
     )
 
 
 INSERT_RUN = (
     "INSERT INTO runs (id, list_sk, automation_name, status, trigger_type, replay_of,"
-    " created_at, expires_at, version, definition_ref, trigger_data, state, events)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    " created_at, expires_at, version, definition_ref, trigger_data, state, events,"
+    " waiting_kind, search1, search2, search3)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_STEP = "INSERT INTO steps (run_id, idx, body, expires_at) VALUES (?, ?, ?, ?)"
+
+
+def _waiting_kind(run: Run) -> str | None:
+    return run.waiting_now.kind if run.waiting_now else None
+
+
+def _search_columns(run: Run) -> list[str | None]:
+    keys = list(run.search_keys)[:len(SEARCH_COLUMNS)]
+    return keys + [None] * (len(SEARCH_COLUMNS) - len(keys))
 
 
 def _run_row(run: Run, ref: str) -> tuple:
@@ -134,7 +149,8 @@ def _run_row(run: Run, ref: str) -> tuple:
     return (run.id, run.sort_key, run.automation_name, run.status.value, run.trigger_type,
             run.replay_of, iso(run.created_at), run.expires_at, run.version, ref,
             _dump(run.trigger_data), _run_state(run),
-            _dump([event.to_json() for event in run.events]))
+            _dump([event.to_json() for event in run.events]), _waiting_kind(run),
+            *_search_columns(run))
 
 
 def _step_rows(run: Run, steps: Iterable[Step]) -> list[tuple]:
@@ -156,6 +172,8 @@ def _step_body(step: Step) -> str:
         "reusedFrom": step.reused_from,
         "claimToken": step.claim_token,
         "nextAttemptAt": iso(step.next_attempt_at),
+        "wokenAt": iso(step.woken_at),
+        "revoked": list(step.revoked),
     })
 
 
@@ -176,6 +194,8 @@ def _row_to_step(row: sqlite3.Row) -> Step:
         reused_from=body["reusedFrom"],
         claim_token=body["claimToken"],
         next_attempt_at=parse_iso(body["nextAttemptAt"]),
+        woken_at=parse_iso(body.get("wokenAt")),
+        revoked=tuple(body.get("revoked") or ()),
         lease_until=parse_iso(row["lease_until"]) if "lease_until" in row.keys() else None,
     )
 
@@ -186,7 +206,11 @@ class _Plan:
 
     index: str
     ranges: tuple[dict[str, str], ...]
-    residual: str = ""  # conditions not in the index (only next to replay_of)
+    residual: str = ""  # conditions not in the index (next to replay_of, waiting, search)
+    indexes: tuple[str, ...] = ()  # one index per range when they differ (search columns)
+
+    def index_of(self, position: int) -> str:
+        return self.indexes[position] if self.indexes else self.index
 
 
 def _statuses(filt: RunFilter) -> tuple[str, ...]:
@@ -195,23 +219,46 @@ def _statuses(filt: RunFilter) -> tuple[str, ...]:
     return () if set(statuses) == {status.value for status in ALL_STATUSES} else statuses
 
 
+def _residual(filt: RunFilter, params: dict[str, Any], indexed: str) -> str:
+    """SQL conditions for every filter but the one the index (`indexed`) serves."""
+    statuses = _statuses(filt)
+    residual = []
+    if filt.automation_name is not None:
+        params["automation_name"] = filt.automation_name
+        residual.append("automation_name = :automation_name")
+    if filt.trigger_type is not None:
+        params["trigger_type"] = filt.trigger_type
+        residual.append("trigger_type = :trigger_type")
+    if statuses:
+        params.update({f"status{i}": status for i, status in enumerate(statuses)})
+        marks = ", ".join(f":status{i}" for i in range(len(statuses)))
+        residual.append(f"status IN ({marks})")
+    if filt.waiting is not None and indexed != "waiting":
+        params["waiting"] = filt.waiting
+        residual.append("waiting_kind = :waiting")
+    if filt.data is not None and indexed != "data":
+        params["search"] = search_key(*filt.data)
+        residual.append(f":search IN ({', '.join(SEARCH_COLUMNS)})")
+    return "".join(f" AND {condition}" for condition in residual)
+
+
 def _plan(filt: RunFilter, params: dict[str, Any]) -> _Plan:
+    """The index serving `filt`: replay_of, else a search key, else waiting, else the
+    automation/status/trigger combination; the rest are residual conditions."""
     statuses = _statuses(filt)
     if filt.replay_of is not None:
         params["replay_of"] = filt.replay_of
-        residual = []
-        if filt.automation_name is not None:
-            params["automation_name"] = filt.automation_name
-            residual.append("automation_name = :automation_name")
-        if filt.trigger_type is not None:
-            params["trigger_type"] = filt.trigger_type
-            residual.append("trigger_type = :trigger_type")
-        if statuses:
-            params.update({f"status{i}": status for i, status in enumerate(statuses)})
-            marks = ", ".join(f":status{i}" for i in range(len(statuses)))
-            residual.append(f"status IN ({marks})")
         return _Plan("runs_by_replay", ({"replay_of": ":replay_of"},),
-                     "".join(f" AND {condition}" for condition in residual))
+                     _residual(filt, params, "replay"))
+    if filt.data is not None:
+        params["search"] = search_key(*filt.data)
+        return _Plan("runs_by_search1", tuple({column: ":search"} for column in SEARCH_COLUMNS),
+                     _residual(filt, params, "data"),
+                     indexes=tuple(f"runs_by_{column}" for column in SEARCH_COLUMNS))
+    if filt.waiting is not None:
+        params["waiting"] = filt.waiting
+        return _Plan("runs_by_waiting", ({"waiting_kind": ":waiting"},),
+                     _residual(filt, params, "waiting"))
     fixed: dict[str, str] = {}
     if filt.automation_name is not None:
         params["automation_name"] = filt.automation_name
@@ -245,10 +292,10 @@ def _bounds(filt: RunFilter, after: str | None, params: dict[str, Any]) -> str:
 
 
 def range_sql(plan: _Plan, equalities: dict[str, str], bounds: str,
-              descending: bool = True) -> str:
+              descending: bool = True, position: int = 0) -> str:
     """The query reading one index range of a list, newest first (`:limit` rows)."""
     where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
-    return (f"SELECT id, list_sk FROM runs INDEXED BY {plan.index}"
+    return (f"SELECT id, list_sk FROM runs INDEXED BY {plan.index_of(position)}"
             f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}"
             f" ORDER BY list_sk {'DESC' if descending else 'ASC'} LIMIT :limit")
 
@@ -258,7 +305,8 @@ def list_queries(filt: RunFilter, after: str | None = None) -> list[tuple[str, d
     params: dict[str, Any] = {"now": 0, "limit": 21}
     plan = _plan(filt, params)
     bounds = _bounds(filt, after, params)
-    return [(range_sql(plan, equalities, bounds), params) for equalities in plan.ranges]
+    return [(range_sql(plan, equalities, bounds, position=position), params)
+            for position, equalities in enumerate(plan.ranges)]
 
 
 SECOND, MINUTE, HOUR, DAY = (timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1),
@@ -387,9 +435,11 @@ class SqliteRunRepository:
                 raise StaleRun(self._runs(tx, [current])[0])
             tx.execute(
                 "UPDATE runs SET status = :status, state = :state, expires_at = :expires_at,"
+                " waiting_kind = :waiting_kind,"
                 " version = version + 1, events = CASE WHEN :event IS NULL THEN events"
                 " ELSE json_insert(events, '$[#]', json(:event)) END WHERE id = :id",
                 {"status": run.status.value, "state": _run_state(run),
+                 "waiting_kind": _waiting_kind(run),
                  "expires_at": run.expires_at, "id": run.id,
                  "event": _dump(event.to_json()) if event is not None else None})
             row = tx.execute("SELECT * FROM runs WHERE id = ?", (run.id,)).fetchone()
@@ -466,8 +516,9 @@ class SqliteRunRepository:
     # -- lists and counts --------------------------------------------------------------
 
     def _range_keys(self, conn, plan: _Plan, equalities: dict[str, str], bounds: str,
-                    params: dict[str, Any], limit: int, descending: bool = True):
-        sql = range_sql(plan, equalities, bounds, descending)
+                    params: dict[str, Any], limit: int, descending: bool = True,
+                    position: int = 0):
+        sql = range_sql(plan, equalities, bounds, descending, position)
         return conn.execute(sql, {**params, "limit": limit}).fetchall()
 
     def list_runs(
@@ -478,8 +529,9 @@ class SqliteRunRepository:
         bounds = _bounds(filt, after, params)
         wanted = offset + limit + 1
         with self.db.snapshot() as conn:
-            streams = [self._range_keys(conn, plan, equalities, bounds, params, wanted)
-                       for equalities in plan.ranges]
+            streams = [self._range_keys(conn, plan, equalities, bounds, params, wanted,
+                                        position=position)
+                       for position, equalities in enumerate(plan.ranges)]
             merged = heapq.merge(*streams, key=lambda row: row["list_sk"], reverse=True)
             taken = [row["id"] for row in itertools.islice(merged, wanted)]
             runs = self._fetch(conn, taken[offset:offset + limit])
@@ -503,7 +555,7 @@ class SqliteRunRepository:
         - with replay_of: an index COUNT over the replays of that run.
         Runs past their expiry count in the buckets until the sweeper deletes them (each
         minute), as in DynamoDB's counters, while lists hide them at once."""
-        if filt.replay_of is not None:
+        if filt.replay_of is not None or filt.waiting is not None or filt.data is not None:
             return self._count_index(filt, filt.since, _after_ms(filt.until))
         if filt.since is None and filt.until is None:
             conditions, params = self._bucket_filters(filt)
@@ -561,10 +613,10 @@ class SqliteRunRepository:
             bounds += " AND list_sk < :upper"
         total = 0
         with self.db.snapshot() as conn:
-            for equalities in plan.ranges:
+            for position, equalities in enumerate(plan.ranges):
                 where = "".join(f" AND {column} = {mark}" for column, mark in equalities.items())
                 total += conn.execute(
-                    f"SELECT COUNT(*) FROM runs INDEXED BY {plan.index}"
+                    f"SELECT COUNT(*) FROM runs INDEXED BY {plan.index_of(position)}"
                     f" WHERE 1{where}{bounds}{plan.residual} AND {LIVE}", params).fetchone()[0]
         return total
 

@@ -1,19 +1,23 @@
 """Pydantic models of the runs API: they validate requests and generate the OpenAPI document."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from ..domain.clock import parse_iso
 from ..domain.model import RunFilter
+from ..domain.search import KEY_PATTERN, MAX_VALUE_LENGTH
 from ..domain.statuses import RunStatus, StepStatus
 from ..services.runs import RunQuery
 
 MIN_YEAR, MAX_YEAR = 1970, 9999
+# `triggerData.<key>` (the documented form) or `triggerData[<key>]` (OpenAPI's deepObject).
+_TRIGGER_DATA_PARAM = re.compile(r"^triggerData(?:\.(.*)|\[(.*)\])$", re.S)
 # Page paging skips `(page - 1) × pageSize` index entries on every request; cursors do not.
 MAX_PAGED_RUNS = 10_000
 
@@ -46,6 +50,46 @@ class ListRunsQuery(ApiModel):
     page: int | None = Field(None, ge=1, description="default 1; not with cursor; "
                              "page × pageSize ≤ 10000 (cursors go further)")
     cursor: str | None = Field(None, min_length=1, description="nextCursor of the previous page")
+    waiting: Literal["retry", "delay"] | None = Field(
+        None, description="running runs parked on a retry backoff or a delay/wait")
+    trigger_data: dict[str, str] | None = Field(
+        None, alias="triggerData", description="`triggerData.<key>=<value>` (or "
+        "`triggerData[<key>]=<value>`): exact match on a "
+        "trigger-data key the automation declares in `index` (one key per request; numbers "
+        "and booleans as JSON text)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trigger_data_keys(cls, data: Any) -> Any:
+        """Gather `triggerData.<key>` parameters into `triggerData` (one at most)."""
+        if not isinstance(data, dict):
+            return data
+        found = {}
+        for key, value in data.items():
+            match = _TRIGGER_DATA_PARAM.match(key) if isinstance(key, str) else None
+            if match:
+                found[match.group(1) or match.group(2)] = value
+        if not found:
+            return data
+        rest = {key: value for key, value in data.items()
+                if not (isinstance(key, str) and _TRIGGER_DATA_PARAM.match(key))}
+        if "triggerData" in rest:
+            raise ValueError("use triggerData.<key>=<value>")
+        return {**rest, "triggerData": found}
+
+    @field_validator("trigger_data")
+    @classmethod
+    def _one_top_level_key(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if len(value) != 1:
+            raise ValueError("search by one triggerData.<key> at a time")
+        ((key, text),) = value.items()
+        if not KEY_PATTERN.match(key):
+            raise ValueError(f"'{key}' is not a top-level trigger-data key")
+        if len(text) > MAX_VALUE_LENGTH:
+            raise ValueError(f"values are at most {MAX_VALUE_LENGTH} characters")
+        return value
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -96,6 +140,8 @@ class ListRunsQuery(ApiModel):
                 replay_of=self.replay_of,
                 since=self.since,
                 until=self.until,
+                waiting=self.waiting,
+                data=next(iter(self.trigger_data.items())) if self.trigger_data else None,
             ),
             page_size=self.page_size,
             page=self.page,
@@ -107,6 +153,14 @@ class Out(BaseModel):
     """Base of response models (documentation; tests validate answers against them)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class WaitingOut(Out):
+    kind: Literal["retry", "delay"]
+    step: str
+    stepIndex: int
+    attempt: int = Field(description="the attempt that runs when the wait ends")
+    waitingUntil: datetime
 
 
 class RunOut(Out):
@@ -124,6 +178,9 @@ class RunOut(Out):
     error: dict[str, Any] | None
     replayOf: str | None
     cancelledAt: datetime | None
+    waiting: WaitingOut | None = Field(None, description="set while the run waits for a "
+                                       "retry's backoff or a delay/wait")
+    waitingUntil: datetime | None = Field(None, description="when the wait ends")
 
 
 class StepOut(Out):
@@ -173,6 +230,15 @@ class CancelOut(Out):
     id: str
     status: Literal["cancelled"]
     cancelledAt: datetime
+
+
+class RetryNowOut(Out):
+    runId: str
+    step: str
+    kind: Literal["retry", "delay"]
+    attempt: int = Field(description="the attempt that runs now")
+    wokenAt: datetime
+    repeated: bool = Field(description="true when an earlier request had woken it already")
 
 
 class ErrorDetail(BaseModel):

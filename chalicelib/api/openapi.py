@@ -138,6 +138,8 @@ def _query_parameters(op: Operation, ref: dict[str, Any], components: dict) -> l
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if prop.get("type") == "array":
             param.update(style="form", explode=True)
+        if prop.get("type") == "object":
+            param.update(style="deepObject", explode=True)
         if "description" in prop:
             param["description"] = prop["description"]
         params.append(param)

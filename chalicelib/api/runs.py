@@ -1,13 +1,14 @@
-"""Runs routes: list, detail, cancel. Each parses, calls one service and shapes the JSON."""
+"""Runs routes: list, detail, cancel, retry now. Each parses, calls one service and shapes the JSON."""
 from __future__ import annotations
 
 from ..bootstrap import container
 from ..domain.clock import iso
 from ..services import lifecycle
 from ..services import runs as service
+from ..services.retry_now import retry_now as wake_step
 from ..services.tokens import Role
 from .common import Identity, endpoint
-from .models import CancelOut, ListRunsQuery, RunDetailOut, RunListOut
+from .models import CancelOut, ListRunsQuery, RetryNowOut, RunDetailOut, RunListOut
 
 RUN_ID = {"id": "run id (uuid)"}
 
@@ -45,3 +46,13 @@ def cancel_run(id: str, identity: Identity) -> dict:  # noqa: A002
     run = service.cancel_run(box.repo, id, actor=identity.actor, now=box.clock())
     lifecycle.cancelled(box, run)
     return {"id": run.id, "status": run.status.value, "cancelledAt": iso(run.cancelled_at)}
+
+
+@endpoint("/api/automations/runs/{id}/steps/{name}/retry-now", methods=["POST"],
+          summary="Wake a step waiting for its retry backoff (a delay/wait: admin) at once",
+          role=Role.OPERATOR, response=RetryNowOut, status=202, errors=(409,),
+          path_params={**RUN_ID, "name": "step name"})
+def retry_now(id: str, name: str, identity: Identity) -> dict:  # noqa: A002
+    """POST /api/automations/runs/{id}/steps/{name}/retry-now."""
+    box = container()
+    return wake_step(box, id, name, actor=identity.actor, role=identity.role).to_json()

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import AutomationNotFound
+from .redaction import is_sensitive_header
+from .search import KEY_PATTERN, MAX_INDEX_KEYS
 from .statuses import WATCHABLE, RunStatus
 
 _SECRET_REF = re.compile(r"^\{\{\s*secrets\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}$")
@@ -146,7 +148,27 @@ class Automation(Definition):
                          description="ms from admission to the run's end")
     retry: RetryPolicy | None = Field(None, description="default for every action")
     concurrency: Concurrency | None = None
+    index: list[str] | None = Field(
+        None, description="up to 3 top-level trigger-data keys runs can be searched by "
+        "(`GET /runs?triggerData.<key>=<value>`)")
     actions: list[Action] = Field(min_length=1)
+
+    @field_validator("index")
+    @classmethod
+    def _searchable_keys(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_INDEX_KEYS:
+            raise ValueError(f"at most {MAX_INDEX_KEYS} keys, got {len(value)}")
+        for key in value:
+            if not KEY_PATTERN.match(key):
+                raise ValueError(f"'{key}' is not a top-level trigger-data key (letters, digits, "
+                                 "'_' and '-', no '.' or '[')")
+            if is_sensitive_header(key):
+                raise ValueError(f"'{key}' is named like a credential; it cannot be indexed")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate key")
+        return value
 
     @field_validator("actions")
     @classmethod

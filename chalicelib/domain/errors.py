@@ -88,6 +88,26 @@ class StepConflict(Conflict):
         self.index = index
 
 
+class StepNotWaiting(Conflict):
+    """retry-now on a step that waits for no retry or delay; `status` is the step's status."""
+
+    code = "STEP_NOT_WAITING"
+
+    def __init__(self, run_id: str, step: str, status: str, run_status: str) -> None:
+        super().__init__(f"step {step} of run {run_id} is {status}, not waiting",
+                         status=status)
+        self.run_id = run_id
+        self.step = step
+        self.run_status = run_status
+
+
+class StepNotFound(NotFound):
+    def __init__(self, run_id: str, step: str) -> None:
+        super().__init__(f"run {run_id} has no step named {step}")
+        self.run_id = run_id
+        self.step = step
+
+
 class AlreadyExists(Conflict):
     """A conditional create found the item already there (idempotency, cron minute)."""
 

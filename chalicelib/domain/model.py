@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .clock import iso, ms_between
+from .clock import iso, ms_between, parse_iso
 from .errors import InvalidTransition
 from .statuses import RunStatus, StepStatus, can_transition, is_terminal
 
@@ -52,6 +52,10 @@ class Step:
     claim_token: str | None = None
     next_attempt_at: datetime | None = None  # set while waiting for a retry or a delay
     lease_until: datetime | None = None  # a claimed attempt's lease (set by claims only)
+    # Set by retry-now: when the operator woke the wait, and the wake-up tokens it revoked
+    # (a message of a revoked chain is stale: executor drops it).
+    woken_at: datetime | None = None
+    revoked: tuple[str, ...] = ()
 
     @property
     def duration_ms(self) -> int | None:
@@ -76,6 +80,31 @@ class Step:
             "error": self.error,
             "reusedFrom": self.reused_from,
         }
+
+
+WAIT_KINDS = ("retry", "delay")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A running run parked on one step: its retry backoff or a `delay/wait`, until when."""
+
+    kind: str  # "retry" | "delay"
+    step: str
+    step_index: int
+    attempt: int  # the attempt that runs when the wait ends (a delay: the step's attempt)
+    until: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "step": self.step, "stepIndex": self.step_index,
+                "attempt": self.attempt, "waitingUntil": iso(self.until)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "Waiting | None":
+        if not data:
+            return None
+        return cls(kind=data["kind"], step=data["step"], step_index=int(data["stepIndex"]),
+                   attempt=int(data["attempt"]), until=parse_iso(data["waitingUntil"]))
 
 
 @dataclass(frozen=True)
@@ -103,6 +132,15 @@ class Run:
     events: tuple[Event, ...] = ()
     version: int = 0  # bumped by every write of the run item
     expires_at: int | None = None  # epoch seconds, DynamoDB TTL
+    waiting: Waiting | None = None  # parked on a retry backoff or a delay/wait
+    # Digests of the declared trigger-data keys' values (domain/search.py), fixed at creation
+    # from the trigger data as stored (after redaction).
+    search_keys: tuple[str, ...] = ()
+
+    @property
+    def waiting_now(self) -> Waiting | None:
+        """The wait, while the run is running (an ended run waits for nothing)."""
+        return self.waiting if self.status == RunStatus.RUNNING else None
 
     @property
     def duration_ms(self) -> int | None:
@@ -161,6 +199,8 @@ class Run:
             "error": self.error,
             "replayOf": self.replay_of,
             "cancelledAt": iso(self.cancelled_at),
+            "waiting": self.waiting_now.to_json() if self.waiting_now else None,
+            "waitingUntil": iso(self.waiting_now.until) if self.waiting_now else None,
         }
 
 
@@ -174,6 +214,9 @@ class RunFilter:
     replay_of: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    waiting: str | None = None  # "retry" | "delay": running runs parked on such a wait
+    # (key, value) of a declared trigger-data key (domain/search.py), exact match
+    data: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def attempt_timeout_s(action: dict[str, Any]) -> float:
 
 
 def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
-                wait_started_at: datetime | None = None) -> Outcome:
+                wait_started_at: datetime | None = None, woken_early: bool = False) -> Outcome:
     """Execute `step` once (already claimed) and return its classified outcome."""
     action = run.definition["actions"][step.index]
     secrets = Secrets(deps.secrets.get)
@@ -67,7 +67,7 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
             automation_name=run.automation_name, attempt=step.attempt, depth=run.depth,
             timeout_s=attempt_timeout_s(action), deadline=run.deadline_at,
             data=data_view(context), start_run=_starter(deps, run, step),
-            wait_started_at=wait_started_at, now=deps.clock,
+            wait_started_at=wait_started_at, woken_early=woken_early, now=deps.clock,
         )
         result = _execute(deps, action, ctx)
         error, stack = None, None

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.errors import InvalidTransition, RunNotFound, StepConflict
-from ..domain.model import Run, Step
+from ..domain.model import Run, Step, Waiting
 from ..domain.retry import ActionError, decide
 from ..domain.statuses import STEP_TERMINAL, TERMINAL, RunStatus, StepStatus
 from ..observability import emit, logger
@@ -114,6 +114,11 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms,
              carrier: Carrier) -> None:
     """Run steps in order until the run ends, waits, or must hand over."""
     actions = run.definition["actions"]
+    if _revoked(recorded, carrier):
+        # The wake-up an operator replaced with retry-now (or the message that parked the
+        # step): the woken attempt runs from its own message, this one does nothing.
+        logger.info("revoked wake-up dropped", extra={"run_id": run.id})
+        return
     while True:
         index = next((i for i in range(len(actions))
                       if i not in recorded or recorded[i].status not in STEP_TERMINAL), None)
@@ -142,11 +147,18 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms,
         if current.status != RunStatus.RUNNING:
             _close_interrupted(deps, run, step, token=step.claim_token)
             return
-        if step.attempt > current.attempt and step.type != "delay":
-            _raise_run_attempt(deps, current, step.attempt)
+        if current.waiting is not None or (step.attempt > current.attempt
+                                           and step.type != "delay"):
+            _resumed(deps, current, step)
         if not _run_step(deps, run, step, recorded, parked, carrier):
             return
         carrier.delivery.released()
+
+
+def _revoked(recorded: dict[int, Step], carrier: Carrier) -> bool:
+    """True when retry-now revoked the chain this message belongs to."""
+    tokens = {carrier.token, carrier.parent} - {None}
+    return any(tokens & set(step.revoked) for step in recorded.values())
 
 
 def _woken_early(deps, run: Run, parked: Step, now: datetime, carrier: Carrier) -> None:
@@ -195,11 +207,14 @@ def _run_step(deps, run: Run, step: Step, recorded: dict[int, Step],
     if resuming_wait:
         step = step.evolve(attempt=max(1, step.attempt - 1))  # a resumed wait is no new attempt
     outcome = run_attempt(deps, run, step, recorded,
-                          wait_started_at=step.started_at if resuming_wait else None)
+                          wait_started_at=step.started_at if resuming_wait else None,
+                          woken_early=bool(resuming_wait and parked.woken_at))
     deps.faults.point("executor.after_action")
     attempts = step.attempts if resuming_wait else step.attempts + (outcome.record,)
     if outcome.wait_until is not None and not resuming_wait:
-        run = _exclude_wait(deps, run, outcome.wait_until - deps.clock())
+        waiting = Waiting(kind="delay", step=step.name, step_index=step.index,
+                          attempt=step.attempt, until=outcome.wait_until)
+        run = _exclude_wait(deps, run, outcome.wait_until - deps.clock(), waiting)
     try:
         going_on = _record(deps, run, step.evolve(attempts=attempts), outcome, recorded,
                            carrier)
@@ -236,8 +251,8 @@ def _park(deps, run: Run, parked: Step, claim_token: str | None, carrier: Carrie
     """Record a step waiting (retry backoff, delay/wait) and send its wake-up. The parked step
     names this message's token, so this message, redelivered after a crash before the send,
     may still pass the wake-up on; the wake-up itself is accepted as its successor."""
-    deps.repo.write_step(run.id, parked.evolve(claim_token=carrier.token), expect=RUNNING,
-                         token=claim_token)
+    deps.repo.write_step(run.id, parked.evolve(claim_token=carrier.token, woken_at=None),
+                         expect=RUNNING, token=claim_token)
     deps.faults.point("executor.before_wake_up")
     schedule(deps, run, parked.index, parked.next_attempt_at - deps.clock(),
              token=str(uuid.uuid4()), parent=carrier.token)
@@ -254,6 +269,9 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
     if decision.retry:
         due = now + timedelta(milliseconds=decision.delay_ms)
         waiting = step.evolve(next_attempt_at=due, error=error.to_json())
+        # Said on the run before the wake-up is sent, so the resumed attempt clears it.
+        _mark_waiting(deps, run, Waiting(kind="retry", step=step.name, step_index=step.index,
+                                         attempt=step.attempt + 1, until=due))
         _park(deps, run, waiting, step.claim_token, carrier)
         _log_outcome("step_retry", run, waiting, delay_ms=decision.delay_ms)
         emit("StepRetries", 1, run.automation_name)
@@ -323,29 +341,45 @@ def schedule(deps, run: Run, index: int, delay: timedelta, *, token: str | None 
                       token=token, parent=parent)
 
 
-def _exclude_wait(deps, run: Run, wait: timedelta) -> Run:
+def _exclude_wait(deps, run: Run, wait: timedelta, waiting: Waiting) -> Run:
     """Move the run's deadline by a delay/wait's length: time parked in a durable wait (up to
-    7 days) does not count against the run timeout (at most 15 minutes)."""
+    7 days) does not count against the run timeout (at most 15 minutes). The same write
+    says what the run waits for (lists show it)."""
     current = deps.repo.get_run(run.id)
-    if current.status != RunStatus.RUNNING or current.deadline_at is None:
+    if current.status != RunStatus.RUNNING:
         return run
     try:
         return lifecycle.write_run(
-            deps.repo, current, lambda stored: stored.evolve(deadline_at=stored.deadline_at + wait),
+            deps.repo, current, lambda stored: stored.evolve(
+                deadline_at=stored.deadline_at + wait if stored.deadline_at else None,
+                waiting=waiting),
             expected_status=RunStatus.RUNNING)
     except InvalidTransition:
         return run  # cancelled meanwhile: the wake-up message will find it ended
+
+
+def _mark_waiting(deps, run: Run, waiting: Waiting) -> None:
+    """Say on the run what it waits for: a retry's backoff (lists and `waiting=retry`)."""
+    try:
+        lifecycle.write_run(deps.repo, deps.repo.get_run(run.id),
+                            lambda stored: stored.evolve(waiting=waiting),
+                            expected_status=RunStatus.RUNNING)
+    except InvalidTransition:
+        pass  # ended meanwhile: an ended run waits for nothing
 
 
 def _attempt(recorded: dict[int, Step]) -> int:
     return max((step.attempt for step in recorded.values()), default=1) or 1
 
 
-def _raise_run_attempt(deps, current: Run, attempt: int) -> None:
-    """Keep the run's `attempt` (highest of any step) in step with a retry's claim."""
+def _resumed(deps, current: Run, step: Step) -> None:
+    """A claimed attempt ends the run's wait, and keeps its `attempt` (highest of any step)
+    in step with a retry's claim: one write."""
+    attempt = step.attempt if step.type != "delay" else 1
     try:
         lifecycle.write_run(
-            deps.repo, current, lambda stored: stored.evolve(attempt=max(stored.attempt, attempt)),
+            deps.repo, current, lambda stored: stored.evolve(
+                attempt=max(stored.attempt, attempt), waiting=None),
             expected_status=RunStatus.RUNNING)
     except InvalidTransition:
         pass  # cancelled or ended meanwhile

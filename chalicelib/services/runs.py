@@ -65,7 +65,9 @@ def filter_fingerprint(filt: RunFilter) -> str:
     """A short digest of the filters, so a cursor cannot be replayed under other filters."""
     canonical = json.dumps(
         [filt.automation_name, sorted(s.value for s in filt.statuses), filt.trigger_type,
-         filt.replay_of, iso(filt.since), iso(filt.until)],
+         filt.replay_of, iso(filt.since), iso(filt.until)]
+        # Later filters only when set, so cursors issued before them stay valid.
+        + ([filt.waiting] if filt.waiting else []) + ([list(filt.data)] if filt.data else []),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -59,7 +59,9 @@ def test_list_parameters_come_from_the_query_model(document):
     op = document["paths"]["/api/automations/runs"]["get"]
     params = {p["name"]: p for p in op["parameters"]}
     assert set(params) == {"automationName", "status", "triggerType", "replayOf", "since",
-                           "until", "pageSize", "page", "cursor"}
+                           "until", "pageSize", "page", "cursor", "waiting", "triggerData"}
+    assert params["triggerData"]["style"] == "deepObject"
+    assert params["waiting"]["schema"]["enum"] == ["retry", "delay"]
     assert params["status"]["schema"]["type"] == "array"
     status_ref = params["status"]["schema"]["items"]["$ref"].rsplit("/", 1)[-1]
     assert document["components"]["schemas"][status_ref]["enum"] == [s.value for s in RunStatus]

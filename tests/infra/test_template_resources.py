@@ -7,8 +7,21 @@ import pytest
 
 from .helpers import get_att, of_type, props, ref
 
-INDEXES = {"byAll": "allPk", "byAutomation": "autoPk", "byStatus": "statusPk",
-           "byAutomationStatus": "autoStatusPk", "byReplayOf": "replayPk"}
+from chalicelib.adapters.dynamo_models import INDEXES, RunItemBase
+
+
+def test_every_index_of_the_model_is_in_the_template_with_its_projection(resources):
+    """The PynamoDB model (what the adapter queries) and the template (what is deployed, and
+    what moto creates) declare the same indexes, keys and projected attributes."""
+    table = props(resources, "RunsTable")
+    deployed = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    modelled = RunItemBase._indexes
+    assert set(modelled) == set(deployed)
+    for name, index in modelled.items():
+        projection = deployed[name]["Projection"]
+        assert sorted(projection["NonKeyAttributes"]) == sorted(
+            index.Meta.projection.non_key_attributes), name
+    assert set(deployed) == set(INDEXES)
 
 
 def test_runs_table_keys_indexes_stream_ttl_and_recovery(resources):

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.adapters.sqlite_db import SqliteDatabase
-from chalicelib.adapters.sqlite_repository import SqliteRunRepository, _buckets
+from chalicelib.adapters.sqlite_repository import SqliteRunRepository, _buckets, _run_state
+from chalicelib.domain.clock import iso
 from chalicelib.domain.model import RunFilter
 from chalicelib.domain.statuses import RunStatus
 from tests.support.factories import make_run
@@ -111,9 +112,16 @@ def test_a_file_with_runs_gets_its_time_buckets_when_migrated(tmp_path, monkeypa
 
     path = tmp_path / "runs.db"
     monkeypatch.setattr(sqlite_db, "_schemas", {"store": sqlite_db.STORE_SCHEMA[:1]})  # 1st version
-    old = SqliteRunRepository(SqliteDatabase(path))
+    old = SqliteDatabase(path)
     run = make_run(created_at=START)
-    old.create_run(run)
+    # The row as the first version wrote it (today's create_run writes later columns too).
+    with old.write() as tx:
+        tx.execute("INSERT INTO definitions (ref, body) VALUES ('d', '{}')")
+        tx.execute("INSERT INTO runs (id, list_sk, automation_name, status, trigger_type,"
+                   " created_at, version, definition_ref, trigger_data, state)"
+                   " VALUES (?, ?, ?, ?, ?, ?, 1, 'd', '{}', ?)",
+                   (run.id, run.sort_key, run.automation_name, run.status.value,
+                    run.trigger_type, iso(run.created_at), _run_state(run)))
     monkeypatch.setattr(sqlite_db, "_schemas", {"store": list(sqlite_db.STORE_SCHEMA)})
 
     repo = SqliteRunRepository(SqliteDatabase(path))

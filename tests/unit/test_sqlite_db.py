@@ -104,6 +104,13 @@ def test_every_list_filter_reads_an_index_range_in_list_order(tmp_path):
                for automation in (None, "a") for trigger in (None, "cron")
                for statuses in ((), (RunStatus.FAILED,), (RunStatus.PENDING, RunStatus.RUNNING))
                for replay in (None, "r1") for since in (None, day)]
+    # Waiting and search by payload, alone and next to the other filters.
+    filters += [RunFilter(automation_name=automation, statuses=statuses, waiting=waiting,
+                          data=data, since=since)
+                for automation in (None, "a") for statuses in ((), (RunStatus.RUNNING,))
+                for waiting, data in (("retry", None), (None, ("orderId", "A-1")),
+                                      ("delay", ("orderId", "A-1")))
+                for since in (None, day)]
     for filt in filters:
         for sql, params in list_queries(filt, after="2026-03-02T00:00:00.000Z#x"):
             plan = [row[3] for row in db.read("EXPLAIN QUERY PLAN " + sql, params)]
