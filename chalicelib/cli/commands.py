@@ -71,13 +71,24 @@ def list_runs(
     page_size: Annotated[Optional[int], typer.Option(help="1..100")] = None,
     page: Annotated[Optional[int], typer.Option()] = None,
     cursor: Annotated[Optional[str], typer.Option(help="nextCursor of the last page")] = None,
+    waiting: Annotated[Optional[str], typer.Option(
+        help="retry | delay: running runs waiting for a retry's backoff or a delay")] = None,
+    data: Annotated[Optional[str], typer.Option(
+        help="KEY=VALUE: runs whose trigger data has VALUE under KEY (a key the automation "
+        "declares in `index`)")] = None,
     as_json: Json = False,
 ) -> None:
     """List runs, newest first, with the API's filters and an exact total."""
-    answer = _api(ctx).request("GET", RUNS, {
+    query: dict[str, Any] = {
         "status": status or [], "automationName": automation, "triggerType": trigger_type,
         "replayOf": replay_of, "since": since, "until": until, "pageSize": page_size,
-        "page": page, "cursor": cursor})
+        "page": page, "cursor": cursor, "waiting": waiting}
+    if data is not None:
+        key, equals, value = data.partition("=")
+        if not equals or not key:
+            raise DomainError("--data takes KEY=VALUE (a key the automation indexes)")
+        query[f"triggerData.{key}"] = value
+    answer = _api(ctx).request("GET", RUNS, query)
     if as_json:
         render.print_json(answer)
         return
@@ -224,6 +235,24 @@ def _bulk(ctx: typer.Context, action: str, body: dict[str, Any], dry_run: bool,
     final = follow_batch(api, answer["batchId"], 1.0, quiet=as_json)
     if as_json:
         render.print_json(final)
+
+
+@cli.command("retry-now")
+def retry_now(ctx: typer.Context, run_id: RunId,
+              step: Annotated[str, typer.Argument(help="step name", show_default=False)],
+              as_json: Json = False) -> None:
+    """Wake a step waiting for its retry's backoff (a delay/wait: admin) at once."""
+    answer = _api(ctx).request(
+        "POST", f"{RUNS}/{_quote(run_id)}/steps/{_quote(step)}/retry-now")
+    if as_json:
+        render.print_json(answer)
+        return
+    what = (f"attempt {answer['attempt']} runs now" if answer["kind"] == "retry"
+            else "its delay ends now")
+    again = " (already woken)" if answer["repeated"] else ""
+    render.console().print(f"woke {answer['step']} of {answer['runId']}: {what}{again}",
+                           highlight=False)
+    return
 
 
 @cli.command()

@@ -59,12 +59,23 @@ def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any
     return result
 
 
+def waiting(run: dict[str, Any]) -> Text | None:
+    """What a running run waits for: `retry 2 of pay until …` / `delay of hold until …`."""
+    wait = run.get("waiting")
+    if not wait:
+        return None
+    what = (f"retry {wait['attempt']} of {wait['step']}" if wait["kind"] == "retry"
+            else f"delay of {wait['step']}")
+    return Text(f"{what} until {wait['waitingUntil']}", style="cyan")
+
+
 def run_rows(runs: Sequence[dict[str, Any]]) -> Table:
     """The runs list."""
     return table(None, ["ID", "AUTOMATION", "STATUS", "TRIGGER", "CREATED", "DURATION",
-                        "REPLAY OF"],
+                        "REPLAY OF", "WAITING"],
                  [[r["id"], r["automationName"], status(r["status"]), r["triggerType"],
-                   r["createdAt"], ms(r["durationMs"]), r.get("replayOf")] for r in runs])
+                   r["createdAt"], ms(r["durationMs"]), r.get("replayOf"), waiting(r)]
+                  for r in runs])
 
 
 def run_detail(out: Console, run: dict[str, Any], verbose: bool) -> None:
@@ -74,6 +85,8 @@ def run_detail(out: Console, run: dict[str, Any], verbose: bool) -> None:
     rows: list[list[Any]] = [["status", status(run["status"])]]
     rows += [[name, run.get(name)] for name in fields]
     rows += [["duration", ms(run.get("durationMs"))], ["queued", ms(run.get("queuedMs"))]]
+    if run.get("waiting"):
+        rows.append(["waiting", waiting(run)])
     if run.get("error"):
         rows.append(["error", Text(_error_text(run["error"]), style="red")])
     out.print(table(None, ["FIELD", "VALUE"], rows))

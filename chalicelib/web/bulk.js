@@ -26,7 +26,8 @@ export function bulkBar(state, filterBody, reload) {
     const none = scope.value === "selected" ? n === 0 : !filterBody();
     replay.disabled = cancel.disabled = none;
     bar.title = scope.value === "matching" && !filterBody()
-      ? "Choose at least one filter first" : "";
+      ? "Choose at least one filter first (automation, status, trigger or time; not waiting " +
+        "or a payload search)" : "";
   }
   scope.addEventListener("change", refresh);
 

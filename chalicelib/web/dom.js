@@ -50,3 +50,12 @@ export function toast(message, kind = "info") {
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { box.textContent = ""; box.className = ""; }, 8000);
 }
+
+// What a running run waits for (a retry's backoff or a delay/wait), with when it ends.
+export function waitingBadge(waiting) {
+  if (!waiting) return null;
+  const what = waiting.kind === "retry"
+    ? `retry ${waiting.attempt} of ${waiting.step}` : `delay of ${waiting.step}`;
+  return h("span", { class: "badge waiting", title: `waiting until ${waiting.waitingUntil}` },
+    `⏳ ${what} until `, when(waiting.waitingUntil));
+}

@@ -1,11 +1,30 @@
 // One run: header, Replay / Cancel, lineage both ways, step timeline with attempts, outputs,
 // trigger data and the audit events; refreshed live until the run ends.
 import { api } from "./api.js";
-import { TERMINAL, badge, h, ms, pretty, runLink, toast, when } from "./dom.js";
+import { TERMINAL, badge, h, ms, pretty, runLink, toast, waitingBadge, when } from "./dom.js";
 
 const REFRESH_MS = 2000;
 
-function timeline(run) {
+// "Retry now" on the step a run waits for: its retry backoff (operators) or a delay (admins).
+function wakeButton(run, step, reload) {
+  const waiting = run.waiting;
+  if (!waiting || waiting.step !== step.name) return null;
+  const label = waiting.kind === "retry" ? "Retry now" : "Resume now";
+  return h("button", { type: "button", class: "wake", onclick: async (event) => {
+    event.target.disabled = true;
+    try {
+      const answer = await api("POST", `/api/automations/runs/${encodeURIComponent(run.id)}` +
+        `/steps/${encodeURIComponent(step.name)}/retry-now`);
+      toast(answer.kind === "retry" ? `${answer.step}: attempt ${answer.attempt} runs now`
+        : `${answer.step}: the delay ends now`, "ok");
+    } catch (error) {
+      toast(`${label} refused: ${error.message}`, "error");
+    }
+    reload();
+  } }, label);
+}
+
+function timeline(run, reload) {
   const start = Date.parse(run.startedAt || run.createdAt);
   const end = Math.max(start + 1, ...run.steps.map((s) => Date.parse(s.completedAt || s.startedAt) || start));
   const span = end - start;
@@ -21,6 +40,8 @@ function timeline(run) {
         badge(step.status),
         h("span", { class: "muted" }, ms(step.durationMs)),
         step.attempt > 1 ? h("span", { class: "muted" }, `attempt ${step.attempt}`) : null,
+        run.waiting && run.waiting.step === step.name ? waitingBadge(run.waiting) : null,
+        wakeButton(run, step, reload),
         step.reusedFrom ? h("span", { class: "reused" }, "reused from ",
           h("a", { href: `#/runs/${encodeURIComponent(step.reusedFrom)}` }, "the original run")) : null),
       h("div", { class: "bar", "aria-hidden": "true" },
@@ -118,11 +139,12 @@ export async function renderRun(main, id) {
     // replaceChildren would write a null as the text "null": absent parts are dropped.
     main.replaceChildren(...[
       h("p", {}, h("a", { href: "#/runs" }, "← All runs")),
-      h("div", { class: "title" }, h("h1", {}, run.automationName, " ", badge(run.status))),
+      h("div", { class: "title" }, h("h1", {}, run.automationName, " ", badge(run.status)),
+        waitingBadge(run.waiting)),
       facts(run, replays),
       run.error ? h("p", { class: "error", role: "alert" }, `${run.error.type || "Error"}: ${run.error.message}`) : null,
       h("div", { class: "actions" }, replay, cancel),
-      h("h2", {}, "Steps"), timeline(run),
+      h("h2", {}, "Steps"), timeline(run, () => load().catch(() => {})),
       h("h2", {}, "Trigger data"), pretty(run.triggerData),
       h("h2", {}, "Audit events"),
       h("div", { class: "scroll" }, h("table", { class: "events" },

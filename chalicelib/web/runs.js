@@ -2,7 +2,7 @@
 // live refresh.
 import { api } from "./api.js";
 import { bulkBar } from "./bulk.js";
-import { RUN_STATUSES, TRIGGER_TYPES, badge, h, ms, runLink, when } from "./dom.js";
+import { RUN_STATUSES, TRIGGER_TYPES, badge, h, ms, runLink, waitingBadge, when } from "./dom.js";
 
 const REFRESH_MS = 3000;
 
@@ -20,6 +20,15 @@ function input(name, label, type, value) {
     h("input", { id: `f-${name}`, name, type, value: value || "" }));
 }
 
+// "key=value" → { "triggerData.key": "value" } (search by a key the automation indexes).
+function payloadQuery(text) {
+  const trimmed = (text || "").trim();
+  if (!trimmed) return {};
+  const at = trimmed.indexOf("=");
+  if (at < 1) throw new Error("search the trigger data as key=value, e.g. orderId=A-1");
+  return { [`triggerData.${trimmed.slice(0, at).trim()}`]: trimmed.slice(at + 1).trim() };
+}
+
 function isoOrEmpty(local) {
   return local ? new Date(local).toISOString() : "";
 }
@@ -30,6 +39,7 @@ export async function renderRuns(main, params) {
     automation: params.get("automation") || "", status: params.get("status") || "",
     trigger: params.get("trigger") || "", since: params.get("since") || "",
     until: params.get("until") || "", pageSize: params.get("pageSize") || "20",
+    waiting: params.get("waiting") || "", data: params.get("data") || "",
     cursors: [null], live: true, selected: new Set(),
   };
   const filters = h("form", { class: "filters", "aria-label": "Filter runs" },
@@ -38,6 +48,8 @@ export async function renderRuns(main, params) {
     select("trigger", "Trigger", TRIGGER_TYPES, state.trigger),
     input("since", "From", "datetime-local", state.since),
     input("until", "To", "datetime-local", state.until),
+    select("waiting", "Waiting", ["retry", "delay"], state.waiting),
+    input("data", "Search payload (key=value)", "search", state.data),
     h("div", { class: "field" }, h("label", { for: "f-pageSize" }, "Per page"),
       h("select", { id: "f-pageSize", name: "pageSize" },
         ["20", "50", "100"].map((n) => h("option", { value: n, selected: n === state.pageSize }, n)))));
@@ -57,8 +69,11 @@ export async function renderRuns(main, params) {
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, pageBox), ["Run", "Automation",
       "Status", "Trigger", "Created", "Duration", "Replay of"].map((c) => h("th", { scope: "col" }, c)))),
     body);
-  // The bulk routes take the list filters; "all matching" needs at least one of them.
+  // The bulk routes take the list filters; "all matching" needs at least one of them. They do
+  // not take waiting or a payload search: with either set, "all matching" would reach more
+  // runs than the list shows, so it is refused (select the runs instead).
   const filterBody = () => {
+    if (state.waiting || state.data) return null;
     const entries = Object.entries({ automationName: state.automation,
       status: state.status ? [state.status] : "", triggerType: state.trigger,
       since: isoOrEmpty(state.since), until: isoOrEmpty(state.until) }).filter(([, v]) => v);
@@ -77,13 +92,15 @@ export async function renderRuns(main, params) {
 
   filters.addEventListener("change", () => {
     const data = new FormData(filters);
-    for (const key of ["automation", "status", "trigger", "since", "until", "pageSize"]) {
+    for (const key of ["automation", "status", "trigger", "since", "until", "pageSize",
+      "waiting", "data"]) {
       state[key] = data.get(key) || "";
     }
     state.cursors = [null];
     bulk.refresh();
     const query = new URLSearchParams(Object.entries({ automation: state.automation,
       status: state.status, trigger: state.trigger, since: state.since, until: state.until,
+      waiting: state.waiting, data: state.data,
       pageSize: state.pageSize === "20" ? "" : state.pageSize }).filter(([, v]) => v));
     history.replaceState(null, "", `#/runs${query.toString() ? "?" + query : ""}`);
     load();
@@ -98,6 +115,7 @@ export async function renderRuns(main, params) {
       const answer = await api("GET", "/api/automations/runs", { query: {
         automationName: state.automation, status: state.status, triggerType: state.trigger,
         since: isoOrEmpty(state.since), until: isoOrEmpty(state.until),
+        waiting: state.waiting, ...payloadQuery(state.data),
         pageSize: state.pageSize, cursor,
       } });
       const { total, pageSize } = answer.pagination;
@@ -115,7 +133,7 @@ export async function renderRuns(main, params) {
           } })),
         h("td", { "data-label": "Run" }, runLink(run.id)),
         h("td", { "data-label": "Automation" }, run.automationName),
-        h("td", { "data-label": "Status" }, badge(run.status)),
+        h("td", { "data-label": "Status" }, badge(run.status), " ", waitingBadge(run.waiting)),
         h("td", { "data-label": "Trigger" }, run.triggerType),
         h("td", { "data-label": "Created" }, when(run.createdAt)),
         h("td", { "data-label": "Duration" }, ms(run.durationMs)),

@@ -31,7 +31,9 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
     """A local stack on the automations above, with workers and the admin token."""
-    with running_stack({"AUTOMATIONS_DIR": str(HERE / "automations.yaml")}) as started:
+    # Private HTTP allowed: partner-sync calls a closed local port (a partner that is down).
+    with running_stack({"AUTOMATIONS_DIR": str(HERE / "automations.yaml"),
+                        "ALLOW_PRIVATE_HTTP": "true"}) as started:
         yield started
 
 

@@ -253,3 +253,46 @@ def test_bulk_cancel_of_selected_runs(page, stack):
     ended(stack, slow[0], "cancelled")
     assert stack.get(f"/api/automations/runs/{slow[1]}").body["status"] == "running"
     expect(page.locator(".bulk")).to_contain_text("0 selected")
+
+
+def test_a_run_waiting_for_its_retry_is_found_and_retried_now(page, stack):
+    """The waiting badge with its end time in the list (filtered by waiting and by a payload
+    key), then "Retry now" on the waiting step runs the next attempt at once, not a minute on."""
+    run_id = start(stack, "partner-sync", {"orderId": "o-retry-17"})
+    other = start(stack, "partner-sync", {"orderId": "o-other"})
+    for waiting in (run_id, other):
+        stack.wait_for(f"/api/automations/runs/{waiting}",
+                       lambda r: (r.body.get("waiting") or {}).get("kind") == "retry")
+    sign_in(page, stack, "#/runs?waiting=retry")
+    rows = page.locator("table.runs tbody tr")
+    row = rows.filter(has_text=run_id[:8])
+    expect(row.locator(".badge.waiting")).to_contain_text("retry 2 of push until")
+    page.get_by_label("Search payload (key=value)").fill("orderId=o-retry-17")
+    page.get_by_label("Search payload (key=value)").press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(run_id[:8])
+    assert "data=orderId%3Do-retry-17" in page.url or "data=orderId=o-retry-17" in page.url
+    shot(page, "runs-waiting-search")
+
+    row.get_by_role("link").first.click()
+    step = page.locator('li.step[data-step="push"]')
+    expect(step.locator(".badge.waiting")).to_be_visible()
+    step.get_by_role("button", name="Retry now").click()
+    expect(page.locator("#toast")).to_contain_text("push: attempt 2 runs now")
+    # The partner is still down: the woken second (last) attempt fails and the run ends.
+    expect(page.locator("h1 .badge")).to_have_text("exhausted", timeout=30_000)
+    expect(step).to_contain_text("attempt 2")
+    expect(page.locator("table.events")).to_contain_text("retry-now")
+    expect(step.get_by_role("button", name="Retry now")).to_have_count(0)
+    shot(page, "run-retried-now")
+
+
+def test_a_delay_is_resumed_now_from_its_step(page, stack):
+    slow = start(stack, "slow-report", {})
+    stack.wait_for(f"/api/automations/runs/{slow}",
+                   lambda r: (r.body.get("waiting") or {}).get("kind") == "delay")
+    sign_in(page, stack, f"#/runs/{slow}")
+    expect(page.locator(".title .badge.waiting")).to_contain_text("delay of pause until")
+    page.locator('li.step[data-step="pause"]').get_by_role("button", name="Resume now").click()
+    expect(page.locator("#toast")).to_contain_text("pause: the delay ends now")
+    expect(page.locator("h1 .badge")).to_have_text("completed", timeout=30_000)

@@ -312,3 +312,36 @@ def test_bulk_commands_refuse_a_bad_filter_and_a_run_id_with_it(cli, run):
     assert code == Exit.ERROR and "not both" in one_line(err)
     code, _, err = cli("replay", "--filter", "status=lost", "--dry-run")
     assert code != 0 and "status" in one_line(err)
+
+
+def test_list_waiting_and_by_data_then_retry_now(cli, box):
+    """`runs list --waiting retry`, `--data key=value` and `runs retry-now ID STEP`."""
+    from datetime import timedelta
+
+    from chalicelib.domain.model import Step, Waiting
+    from chalicelib.domain.statuses import StepStatus
+
+    until = datetime.now(timezone.utc) + timedelta(minutes=10)
+    parked = Run(id=str(uuid.uuid4()), automation_name="shop", status=RunStatus.RUNNING,
+                 trigger_type="manual", trigger_data={"orderId": "o-42"}, created_at=T0,
+                 started_at=T0, waiting=Waiting("retry", "pay", 0, 2, until),
+                 definition={"index": ["orderId"],
+                             "actions": [{"name": "pay", "type": "http", "operator": "post"}]})
+    box.repo.create_run(parked, [Step(index=0, name="pay", type="http", operator="post",
+                                      status=StepStatus.RUNNING, attempt=1, claim_token="c1",
+                                      next_attempt_at=until, error={"message": "503"})])
+    code, out, _ = cli("list", "--waiting", "retry")
+    assert code == 0 and parked.id in out and "retry 2 of pay until" in out
+    code, out, _ = cli("list", "--data", "orderId=o-42", "--json")
+    assert [r["id"] for r in json.loads(out)["runs"]] == [parked.id]
+    code, out, _ = cli("list", "--data", "orderId=nothing", "--json")
+    assert json.loads(out)["runs"] == []
+    code, _, err = cli("list", "--data", "orderId")
+    assert code != 0 and "KEY=VALUE" in err
+
+    code, out, _ = cli("retry-now", parked.id, "pay")
+    assert code == 0 and f"woke pay of {parked.id}: attempt 2 runs now" in out
+    code, out, _ = cli("retry-now", parked.id, "pay", "--json")
+    assert json.loads(out)["repeated"] is True
+    code, _, err = cli("retry-now", parked.id, "nope")
+    assert code != 0 and "no step named nope" in one_line(err)
