@@ -410,8 +410,10 @@ class SqliteRunRepository:
         return len(rows)
 
     def get_run(self, run_id: str) -> Run:
-        with self.db.snapshot() as conn:
-            return self._runs(conn, [self._live_row(conn, run_id)])[0]
+        # One statement is its own consistent snapshot (definitions never change): no
+        # BEGIN/COMMIT around it, as the executor reads the run after every claim.
+        conn = self.db.connection()
+        return self._runs(conn, [self._live_row(conn, run_id)])[0]
 
     def get_detail(self, run_id: str) -> tuple[Run, list[Step]]:
         with self.db.snapshot() as conn:
@@ -433,17 +435,17 @@ class SqliteRunRepository:
                 raise InvalidTransition(run.id, current["status"], run.status.value)
             if current["version"] != run.version:
                 raise StaleRun(self._runs(tx, [current])[0])
-            tx.execute(
+            rows = tx.execute(
                 "UPDATE runs SET status = :status, state = :state, expires_at = :expires_at,"
                 " waiting_kind = :waiting_kind,"
                 " version = version + 1, events = CASE WHEN :event IS NULL THEN events"
-                " ELSE json_insert(events, '$[#]', json(:event)) END WHERE id = :id",
+                " ELSE json_insert(events, '$[#]', json(:event)) END WHERE id = :id"
+                " RETURNING *",
                 {"status": run.status.value, "state": _run_state(run),
                  "waiting_kind": _waiting_kind(run),
                  "expires_at": run.expires_at, "id": run.id,
-                 "event": _dump(event.to_json()) if event is not None else None})
-            row = tx.execute("SELECT * FROM runs WHERE id = ?", (run.id,)).fetchone()
-            return self._runs(tx, [row])[0]
+                 "event": _dump(event.to_json()) if event is not None else None}).fetchall()
+            return self._runs(tx, rows)[0]
 
     # -- steps -------------------------------------------------------------------------
 

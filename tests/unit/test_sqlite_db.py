@@ -145,3 +145,47 @@ def test_large_values_stay_inline(tmp_path):
     stored, [step] = repo.get_detail(run.id)
 
     assert stored.trigger_data == big and step.output == big
+
+
+def _statements(db: SqliteDatabase) -> list[str]:
+    """The first word of each statement this thread's connection runs from now on. The
+    statements of a trigger it fires are reported with the text of the statement that fired
+    it: one statement, so they are left out."""
+    seen: list[str] = []
+    last: list[str] = [""]
+
+    def trace(sql: str) -> None:
+        if sql != last[0] or sql in ("BEGIN IMMEDIATE", "COMMIT", "BEGIN"):
+            seen.append(sql.split()[0].upper())
+        last[0] = sql
+
+    db.connection().set_trace_callback(trace)
+    return seen
+
+
+def test_the_executors_run_reads_and_writes_take_the_fewest_statements(tmp_path):
+    """Round trips per step on SQLite: reading a run is one statement (no transaction around
+    it), a run write one BEGIN IMMEDIATE with its condition read and an UPDATE … RETURNING."""
+    from datetime import timedelta
+
+    from chalicelib.adapters.sqlite_repository import SqliteRunRepository
+    from chalicelib.domain.statuses import RunStatus
+    from tests.support.factories import BASE_TIME, make_run
+
+    db = SqliteDatabase(tmp_path / "runs.db")
+    repo = SqliteRunRepository(db)
+    run = make_run()
+    repo.create_run(run)
+    seen = _statements(db)
+
+    stored = repo.get_run(run.id)
+    reads = list(seen)
+    seen.clear()
+    started = stored.transition(RunStatus.RUNNING, at=BASE_TIME + timedelta(seconds=1),
+                                   actor="test")
+    written = repo.update_run(started[0], expected_status=RunStatus.PENDING, event=started[1])
+
+    assert reads == ["SELECT"]
+    assert seen == ["BEGIN", "SELECT", "UPDATE", "COMMIT"]
+    assert written.status == RunStatus.RUNNING and written.version == stored.version + 1
+    assert repo.get_run(run.id) == written
