@@ -40,6 +40,6 @@ class QueryOutput(RootModel[Any]):
 
 
 ACTIONS = [
-    ActionSpec("data", "set", SetProps, set_value, SetOutput),
+    ActionSpec("data", "set", SetProps, set_value, SetOutput, inline=True),
     ActionSpec("data", "query", QueryProps, query, QueryOutput),
 ]

@@ -20,4 +20,4 @@ def fail(props: FailProps, ctx: ActionContext) -> NoReturn:
     raise ActionError(props.message, props.error_type, retryable=False)
 
 
-ACTIONS = [ActionSpec("flow", "fail", FailProps, fail)]
+ACTIONS = [ActionSpec("flow", "fail", FailProps, fail, inline=True)]

@@ -35,6 +35,9 @@ class ActionSpec:
     props_model: type[BaseModel]
     handler: Handler
     output: type[BaseModel] | None = None  # the output's shape; None: it never completes
+    # No I/O, and work in proportion to its props (rendered already, on the executor's
+    # thread): run there, not handed to a worker thread to be timed (a hand-off per step).
+    inline: bool = False
 
     @property
     def kind(self) -> str:

@@ -19,7 +19,8 @@ DEFAULT_ATTEMPT_TIMEOUT_MS = 30_000
 # An attempt must fit in one 900 s executor invocation with the executor's handover margin,
 # or the executor would hand the step over to fresh invocations for ever.
 MAX_ATTEMPT_TIMEOUT_MS = 890_000
-# Actions other than http run on a worker thread so their attempt timeout can be enforced.
+# Actions other than http and the inline ones run on a worker thread so their attempt
+# timeout can be enforced.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="action")
 
 
@@ -96,9 +97,10 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
 
 
 def _execute(deps, action: dict[str, Any], ctx: ActionContext) -> Any:
-    """Run the action; non-http actions under a deadline (http passes socket timeouts down)."""
+    """Run the action; others than http (which passes socket timeouts down) and the inline
+    ones (data/set, flow/fail: nothing to wait for) on a worker thread, under a deadline."""
     registry = deps.actions
-    if action["type"] == "http":
+    if action["type"] == "http" or registry.get(action["type"], action["operator"]).inline:
         return registry.execute(action["type"], action["operator"], ctx)
     limit = ctx.remaining_s()
     future = _pool.submit(registry.execute, action["type"], action["operator"], ctx)

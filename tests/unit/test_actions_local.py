@@ -171,3 +171,30 @@ def test_remaining_time_is_capped_by_the_run_deadline():
     with pytest.raises(ActionError) as raised:
         late.remaining_s()
     assert raised.value.timed_out is True
+
+
+def test_only_actions_with_nothing_to_wait_for_run_inline():
+    """data/set and flow/fail run on the executor's thread; everything that may wait (I/O,
+    JMESPath over any input, another run) is timed on a worker thread, http by its sockets."""
+    inline = sorted(kind for kind in REGISTRY.known()
+                    if REGISTRY.get(*kind.split("/")).inline)
+    assert inline == ["data/set", "flow/fail"]
+
+
+def test_an_inline_action_runs_on_the_calling_thread_and_the_others_on_a_worker():
+    import threading  # noqa: PLC0415
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from chalicelib.services.attempt import _execute  # noqa: PLC0415
+
+    def where(props, ctx):
+        return threading.current_thread().name
+
+    registry = Registry([ActionSpec("t", "inline", SetProps, where, inline=True),
+                         ActionSpec("t", "timed", SetProps, where)])
+    deps = SimpleNamespace(actions=registry)
+    ctx = action_context(props={"value": 1})
+    here = threading.current_thread().name
+
+    assert _execute(deps, {"type": "t", "operator": "inline"}, ctx) == here
+    assert _execute(deps, {"type": "t", "operator": "timed"}, ctx).startswith("action")
