@@ -54,8 +54,13 @@ class SqliteDefinitions:
     def store(self, tx: sqlite3.Connection, definition: dict[str, Any]) -> str:
         """The reference of `definition`, stored in the caller's transaction if it is new."""
         ref, text = self.ref_of(definition)
-        tx.execute("INSERT OR IGNORE INTO definitions (ref, body) VALUES (?, ?)", (ref, text))
+        self.store_text(tx, ref, text)
         return ref
+
+    @staticmethod
+    def store_text(tx: sqlite3.Connection, ref: str, text: str) -> None:
+        """Store a definition already rendered by `ref_of`, if it is new."""
+        tx.execute("INSERT OR IGNORE INTO definitions (ref, body) VALUES (?, ?)", (ref, text))
 
     def remember(self, ref: str, definition: dict[str, Any]) -> None:
         with self._lock:
@@ -384,13 +389,16 @@ class SqliteRunRepository:
 
     def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
         stored = replace(run, version=1)
+        # Rendered before the write lock is taken: every writer of the process queues on it.
+        ref, definition = self._definitions.ref_of(run.definition)
+        row, step_rows = _run_row(stored, ref), _step_rows(run, steps)
         with self.db.write() as tx:
             existing = tx.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()
             if existing is not None:
                 raise AlreadyExists(f"run {run.id} exists", status=existing["status"])
-            ref = self._definitions.store(tx, run.definition)
-            tx.execute(INSERT_RUN, _run_row(stored, ref))
-            tx.executemany(INSERT_STEP, _step_rows(run, steps))
+            self._definitions.store_text(tx, ref, definition)
+            tx.execute(INSERT_RUN, row)
+            tx.executemany(INSERT_STEP, step_rows)
         self._definitions.remember(ref, run.definition)
 
     def insert_many(self, tx: sqlite3.Connection,
@@ -429,6 +437,10 @@ class SqliteRunRepository:
         """Write the mutable fields if the stored, live run is still in `expected_status` and
         at `run.version` (StaleRun with the stored run when another write came first). The
         status change itself was decided by the domain (Run.transition)."""
+        values = {"status": run.status.value, "state": _run_state(run),
+                  "waiting_kind": _waiting_kind(run),
+                  "expires_at": run.expires_at, "id": run.id,
+                  "event": _dump(event.to_json()) if event is not None else None}
         with self.db.write() as tx:
             current = self._live_row(tx, run.id)
             if current["status"] != expected_status.value:
@@ -440,12 +452,8 @@ class SqliteRunRepository:
                 " waiting_kind = :waiting_kind,"
                 " version = version + 1, events = CASE WHEN :event IS NULL THEN events"
                 " ELSE json_insert(events, '$[#]', json(:event)) END WHERE id = :id"
-                " RETURNING *",
-                {"status": run.status.value, "state": _run_state(run),
-                 "waiting_kind": _waiting_kind(run),
-                 "expires_at": run.expires_at, "id": run.id,
-                 "event": _dump(event.to_json()) if event is not None else None}).fetchall()
-            return self._runs(tx, rows)[0]
+                " RETURNING *", values).fetchall()
+        return self._runs(self.db.connection(), rows)[0]  # after the commit: the lock is free
 
     # -- steps -------------------------------------------------------------------------
 
@@ -500,11 +508,12 @@ class SqliteRunRepository:
         token: str | None = None,
     ) -> Step:
         """Replace the step if its stored status is in `expect` (and the token matches)."""
+        body, expected = _step_body(step), set(expect)  # rendered before the write lock
         with self.db.write() as tx:
             row = self._stored_step(tx, run_id, step.index)
             stored = _row_to_step(row) if row is not None else None
             status = stored.status if stored else None
-            if status not in set(expect) or (
+            if status not in expected or (
                 token is not None and (stored is None or stored.claim_token != token)
             ):
                 raise StepConflict(run_id, step.index, status.value if status else None)
@@ -512,7 +521,7 @@ class SqliteRunRepository:
                 "INSERT INTO steps (run_id, idx, body, lease_until, expires_at)"
                 " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (run_id, idx) DO UPDATE SET"
                 " body = excluded.body, lease_until = NULL, expires_at = excluded.expires_at",
-                (run_id, step.index, _step_body(step), self._step_expiry()))
+                (run_id, step.index, body, self._step_expiry()))
         return replace(step, lease_until=None)
 
     # -- lists and counts --------------------------------------------------------------
