@@ -57,5 +57,5 @@ export function waitingBadge(waiting) {
   const what = waiting.kind === "retry"
     ? `retry ${waiting.attempt} of ${waiting.step}` : `delay of ${waiting.step}`;
   return h("span", { class: "badge waiting", title: `waiting until ${waiting.waitingUntil}` },
-    `⏳ ${what} until `, when(waiting.waitingUntil));
+    `waiting: ${what} until `, when(waiting.waitingUntil));
 }
