@@ -220,7 +220,10 @@ def test_dry_run_counts_and_changes_nothing(client, deps, http_sink, incident):
     assert response.status_code == 200
     body = response.json_body
     assert body["dryRun"] is True and body["matched"] == body["total"] == 120
-    assert body["firstIds"] == list(reversed(failed))[:20]  # newest first
+    # Newest first in the list order (createdAt desc, then id desc: runs created in the same
+    # millisecond are ordered by id, not by the order they were triggered in).
+    newest = sorted(failed, key=lambda run_id: before[run_id].sort_key, reverse=True)
+    assert body["firstIds"] == newest[:20]
     assert sum(deps.step_queue.counts().values()) == queued  # no batch message sent
     assert {run_id: deps.repo.get_run(run_id) for run_id in runs} == before
     assert http_sink.calls("/sync") == sink_calls
