@@ -125,6 +125,17 @@ class Container:
         return self._get("slots", lambda: DynamoSlots(self.settings))
 
     @property
+    def rate_limiter(self):
+        """Webhook rate limits (token buckets in the store)."""
+        if self.settings.uses_sqlite:
+            from .adapters.sqlite_stores import SqliteRateLimiter
+
+            return self._get("rate_limiter", lambda: SqliteRateLimiter(self.sqlite))
+        from .adapters.dynamo_rate_limits import DynamoRateLimiter
+
+        return self._get("rate_limiter", lambda: DynamoRateLimiter(self.settings))
+
+    @property
     def step_queue(self):
         return self._get("step_queue", lambda: self._queue(self.settings.step_queue))
 

@@ -205,6 +205,11 @@ class TokenItemBase(_Keyed):
     last_used_at = UnicodeAttribute(attr_name="lastUsedAt", null=True)  # listing entries only
 
 
+class RateBucketItemBase(_Keyed):
+    tat = NumberAttribute()  # the bucket's theoretical arrival time, epoch microseconds
+    expires_at = NumberAttribute(attr_name="expiresAt")  # TTL: full again by then
+
+
 @dataclass(frozen=True)
 class Tables:
     """The item models bound to one table, sharing one PynamoDB connection."""
@@ -215,6 +220,7 @@ class Tables:
     checkpoint: type[CheckpointItemBase]
     marker: type[MarkerItemBase]
     token: type[TokenItemBase]
+    rate_bucket: type[RateBucketItemBase]
     connection: TableConnection
 
     @property
@@ -228,7 +234,7 @@ def bind_tables(table_name: str, region: str) -> Tables:
     """Model classes bound to `table_name` in `region`, cached per cold start."""
     meta = type("Meta", (), {"table_name": table_name, "region": region})
     bases = (RunItemBase, StepItemBase, CounterItemBase, CheckpointItemBase, MarkerItemBase,
-             TokenItemBase)
+             TokenItemBase, RateBucketItemBase)
     bound = [type(base.__name__.replace("Base", ""), (base,), {"Meta": meta}) for base in bases]
     connection = bound[0]._get_connection()  # built from the run model: it knows the indexes
     for model in bound[1:]:

@@ -17,6 +17,7 @@ from ..domain.errors import (
     AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
 )
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.rate_limit import Allowance, Verdict, admit
 from ..domain.search import search_key
 from ..domain.statuses import RunStatus, StepStatus
 from ..services.ports import TokenRecord
@@ -353,3 +354,18 @@ class MemoryBatchStore:
             if page is not None:
                 self._pages[batch.id][page.index] = page
         return with_page(batch.evolve(version=expected_version + 1), page)
+
+
+class MemoryRateLimiter:
+    """Buckets as arrival times in a dict, decided behind one lock."""
+
+    def __init__(self) -> None:
+        self._tat: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, allowance: Allowance, now_us: int) -> Verdict:
+        with self._lock:
+            verdict, tat = admit(self._tat.get(key), now_us, allowance)
+            if tat is not None:
+                self._tat[key] = tat
+            return verdict

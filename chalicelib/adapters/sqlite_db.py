@@ -167,8 +167,8 @@ def open_database(path: str | Path) -> SqliteDatabase:
         return _databases[key]
 
 
-# The store's schema (runs, steps, counts, definitions, markers, tokens, slots). Append new
-# steps at the end; never edit a step that has shipped.
+# The store's schema (runs, steps, counts, definitions, markers, tokens, slots, rate
+# buckets). Append new steps at the end; never edit a step that has shipped.
 STORE_SCHEMA = [
     """
     CREATE TABLE definitions (
@@ -411,6 +411,13 @@ STORE_SCHEMA = [
     CREATE INDEX runs_by_search1 ON runs (search1, list_sk) WHERE search1 IS NOT NULL;
     CREATE INDEX runs_by_search2 ON runs (search2, list_sk) WHERE search2 IS NOT NULL;
     CREATE INDEX runs_by_search3 ON runs (search3, list_sk) WHERE search3 IS NOT NULL;
+    """,
+    # 6: webhook rate limits, one bucket per automation (its GCRA arrival time, epoch µs).
+    """
+    CREATE TABLE rate_buckets (
+        key TEXT PRIMARY KEY,
+        tat INTEGER NOT NULL
+    ) WITHOUT ROWID;
     """,
 ]
 register_schema("store", STORE_SCHEMA)

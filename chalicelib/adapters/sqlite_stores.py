@@ -1,4 +1,4 @@
-"""Markers, API tokens and concurrency slots on SQLite, with the DynamoDB adapters' rules."""
+"""Markers, API tokens, concurrency slots and rate limits on SQLite, with the DynamoDB adapters' rules."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.clock import iso, parse_iso
+from ..domain.rate_limit import Allowance, Verdict, admit
 from ..services.ports import TokenRecord
 from .sqlite_db import SqliteDatabase
 
@@ -120,3 +121,20 @@ class SqliteSlots:
     def holders(self, automation: str) -> set[str]:
         return {row["run_id"] for row in
                 self.db.read("SELECT run_id FROM slots WHERE automation = ?", (automation,))}
+
+
+class SqliteRateLimiter:
+    """A bucket per key: its arrival time, read and written in one BEGIN IMMEDIATE
+    transaction (the write lock is held from the read on, so concurrent takes serialise)."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+
+    def take(self, key: str, allowance: Allowance, now_us: int) -> Verdict:
+        with self.db.write() as tx:
+            row = tx.execute("SELECT tat FROM rate_buckets WHERE key = ?", (key,)).fetchone()
+            verdict, tat = admit(row["tat"] if row else None, now_us, allowance)
+            if tat is not None:
+                tx.execute("INSERT INTO rate_buckets (key, tat) VALUES (?, ?)"
+                           " ON CONFLICT (key) DO UPDATE SET tat = excluded.tat", (key, tat))
+        return verdict

@@ -78,8 +78,9 @@ def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
           summary="Webhook delivery (HMAC-SHA256 `X-Signature-256: sha256=<hex>` when the "
                   "automation has a secret; a duplicate, or the same signed body within 24 h, "
                   "answers 200 with deduplicated: true; an unknown name answers as a bad "
-                  "signature does, 401)",
-          response=WebhookOut, errors=(400, 401, 409, 413), path_params=NAME,
+                  "signature does, 401; over the automation's `rateLimit`, 429 with "
+                  "`Retry-After`)",
+          response=WebhookOut, errors=(400, 401, 409, 413, 429), path_params=NAME,
           headers={"X-Signature-256": "sha256=<hex HMAC-SHA256 of the raw body>, when the "
                                       "automation has a secret",
                    "X-Signature-Timestamp": "unix seconds, with `signature: timestamped` "

@@ -14,6 +14,7 @@ from ..domain.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     ValidationFailed,
 )
@@ -27,6 +28,7 @@ _STATUS_CODES: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),
+    (RateLimited, 429),
 )
 
 
@@ -49,9 +51,12 @@ def error_response(exc: Exception) -> Response:
     if not isinstance(exc, DomainError):
         logger.exception("unhandled error in API route")
         return Response(envelope("INTERNAL_ERROR", "internal error"), status_code=500)
-    extra = {"status": exc.status} if isinstance(exc, Conflict) else {}
-    body = envelope(exc.code, exc.message, getattr(exc, "details", None), **extra)
+    extra: dict[str, Any] = {"status": exc.status} if isinstance(exc, Conflict) else {}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
+    if isinstance(exc, RateLimited):
+        extra.update(limit=exc.limit, retryAfter=exc.retry_after)
+        headers["Retry-After"] = str(exc.retry_after)
+    body = envelope(exc.code, exc.message, getattr(exc, "details", None), **extra)
     return Response(body, status_code=status_code_for(exc), headers=headers)
 
 

@@ -249,9 +249,17 @@ class ErrorDetail(BaseModel):
     allowed: list[Any] | None = None
 
 
+class RateLimitOut(Out):
+    perMinute: int
+    burst: int
+
+
 class ErrorOut(Out):
     success: Literal[False]
     code: str = Field(description="UPPER_SNAKE error code")
     message: str
     details: list[ErrorDetail]
     status: str | None = Field(None, description="current run status (409 only)")
+    limit: RateLimitOut | None = Field(None, description="the limit exceeded (429 only)")
+    retryAfter: int | None = Field(None, description="seconds to wait, as the Retry-After "
+                                   "header (429 only)")

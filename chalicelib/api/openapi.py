@@ -19,6 +19,8 @@ _ERROR_TEXT = {
     404: "unknown run or automation",
     409: "state conflict; `status` is the current status",
     413: "payload too large",
+    429: "over the automation's webhook rate limit: `Retry-After` (seconds) says when to try "
+         "again, `limit` names the limit; nothing was started",
 }
 
 
@@ -102,6 +104,10 @@ def _operation(op: Operation, components: dict, schemas: dict) -> dict[str, Any]
                                  "content": {"application/json": {"schema": ref(op.body)}}}
     for code in sorted(set(op.errors) | _implied_errors(op)):
         result["responses"][str(code)] = _content(_ERROR_TEXT.get(code, "error"), ref(ErrorOut))
+        if code == 429:
+            result["responses"]["429"]["headers"] = {"Retry-After": {
+                "description": "whole seconds until a delivery is accepted again",
+                "required": True, "schema": {"type": "integer", "minimum": 1}}}
     return result
 
 

@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import AutomationNotFound
+from .rate_limit import Allowance
 from .redaction import is_sensitive_header
 from .search import KEY_PATTERN, MAX_INDEX_KEYS
 from .statuses import WATCHABLE, RunStatus
@@ -40,6 +41,29 @@ class Concurrency(Definition):
     limit: int = Field(ge=1, le=1000)
 
 
+class RateLimit(Definition):
+    per_minute: int = Field(ge=1, le=60_000, description="runs a minute in steady state")
+    burst: int | None = Field(None, ge=1, le=1000, description="runs accepted back to back "
+                              "from a full bucket (default: a minute's worth, at most 100)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`rateLimit: 60` (SPEC 2's runs per minute) is `{perMinute: 60}`."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"perMinute": value}
+        return value
+
+    @property
+    def allowance(self) -> Allowance:
+        """The bucket the store keeps for this limit."""
+        return Allowance.per_minute(self.per_minute, self.burst or min(self.per_minute, 100))
+
+
+# What a webhook automation without `rateLimit` accepts: 10 runs a second, 100 at once.
+DEFAULT_RATE_LIMIT = RateLimit(per_minute=600, burst=100)
+
+
 class ManualTrigger(Definition):
     type: Literal["manual"]
 
@@ -54,6 +78,15 @@ class WebhookTrigger(Definition):
     signature: Literal["body", "timestamped"] = Field(
         "body", description="`body`: `X-Signature-256` over the raw body (GitHub's scheme); "
         "`timestamped`: over `<X-Signature-Timestamp>.<body>`, refused outside 5 minutes")
+    rate_limit: RateLimit | None = Field(
+        None, description="`{perMinute, burst}` (or just the runs per minute): deliveries "
+        "over it answer 429 with `Retry-After` and start nothing; default 600 a minute, "
+        "burst 100")
+
+    @property
+    def effective_rate_limit(self) -> RateLimit:
+        """The declared limit, or DEFAULT_RATE_LIMIT."""
+        return self.rate_limit or DEFAULT_RATE_LIMIT
 
     @field_validator("secret")
     @classmethod

@@ -122,6 +122,20 @@ class Forbidden(DomainError):
     code = "FORBIDDEN"
 
 
+class RateLimited(DomainError):
+    """A webhook delivery over its automation's rate limit; nothing was started."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, automation: str, per_minute: int, burst: int, retry_after: int) -> None:
+        super().__init__(
+            f"automation {automation} accepts {per_minute} webhook runs a minute (burst "
+            f"{burst}); retry in {retry_after} s", automation=automation)
+        self.automation = automation
+        self.limit = {"perMinute": per_minute, "burst": burst}
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(DomainError):
     code = "PAYLOAD_TOO_LARGE"
 

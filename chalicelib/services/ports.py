@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from ..domain.batches import Batch, BatchPage
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
+from ..domain.rate_limit import Allowance, Verdict
 from ..domain.statuses import RunStatus, StepStatus
 
 
@@ -97,6 +98,15 @@ class Markers(Protocol):
     def delete(self, key: str, only_if: dict[str, Any] | None = None) -> bool:
         """Forget `key` (so a retried delivery can proceed after its original failed); with
         `only_if`, only while the stored value still equals it. True when it was deleted."""
+
+
+class RateLimiter(Protocol):
+    """Token buckets by key (one per webhook automation), shared by every API function."""
+
+    def take(self, key: str, allowance: Allowance, now_us: int) -> Verdict:
+        """Take one token from `key`'s bucket at `now_us` (epoch microseconds), or refuse
+        with the seconds until one is back. Exact under concurrent callers (each decision is
+        one conditional write) and a constant number of store requests."""
 
 
 @dataclass(frozen=True)

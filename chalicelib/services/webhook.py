@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..domain.errors import (
-    AutomationNotFound, Conflict, RunNotFound, Unauthorized, ValidationFailed,
+    AutomationNotFound, Conflict, RateLimited, RunNotFound, Unauthorized, ValidationFailed,
 )
 from ..domain.model import Run
+from ..domain.rate_limit import micros
 from ..domain.statuses import RunStatus
 from ..domain.templates import build_context, mask_headers, render
 from ..domain.trigger_data import WebhookData
@@ -74,7 +75,11 @@ def receive(deps, name: str, *, method: str, path: str, query: dict[str, Any],
     if automation.trigger_type != "webhook":
         raise Unauthorized(REFUSED)  # no webhook route for other trigger types
     headers = {key.lower(): value for key, value in headers.items()}
-    signature = verify_signature(deps, automation.trigger, headers, raw_body, deps.clock())
+    now = deps.clock()
+    signature = verify_signature(deps, automation.trigger, headers, raw_body, now)
+    # After the signature (a forged delivery must not spend a signed automation's tokens),
+    # before anything is stored: every verified delivery counts, duplicates included.
+    _take_token(deps, automation, now)
     data = WebhookData(method=method, path=path, query=query,
                        headers=mask_headers(_without_signatures(headers)), body=body).to_json()
     if signature is None:
@@ -90,6 +95,16 @@ def receive(deps, name: str, *, method: str, path: str, query: dict[str, Any],
     run, created = start_once(deps, "webhook-signed", f"{name}:{signature}", start,
                               ttl_s=REPLAY_MEMORY_S)
     return run, (not created) or outcome.get("duplicate", False)
+
+
+def _take_token(deps, automation, now: datetime) -> None:
+    """One token from the automation's bucket; RateLimited (429) when it is empty."""
+    limit = automation.trigger.effective_rate_limit
+    allowance = limit.allowance
+    verdict = deps.rate_limiter.take(f"webhook:{automation.name}", allowance, micros(now))
+    if not verdict.admitted:
+        raise RateLimited(automation.name, limit.per_minute, allowance.burst,
+                          verdict.retry_after_s)
 
 
 def _dedup_key(automation, data: dict[str, Any]) -> str | None:

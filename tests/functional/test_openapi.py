@@ -77,3 +77,12 @@ def test_responses_reference_the_response_models(document):
     assert {"steps", "events", "status", "cancelledAt"} <= set(detail["properties"])
     error = op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]
     assert error.endswith("/ErrorOut")
+
+
+def test_the_webhook_route_documents_its_429_with_retry_after(document):
+    for method in ("get", "post", "put", "patch", "delete"):
+        answer = document["paths"]["/api/automations/{name}/webhook"][method]["responses"]["429"]
+        assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer"
+        assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    error = document["components"]["schemas"]["ErrorOut"]["properties"]
+    assert {"limit", "retryAfter"} <= set(error)

@@ -25,7 +25,8 @@ from pydantic import Field
 from chalicelib.actions.base import ActionContext, Props
 from chalicelib.actions.registry import ActionSpec, default_registry
 from chalicelib.adapters.memory import (
-    MemoryBlobStore, MemoryMarkers, MemoryRunRepository, MemorySlots, MemoryTokenStore,
+    MemoryBlobStore, MemoryMarkers, MemoryRateLimiter, MemoryRunRepository, MemorySlots,
+    MemoryTokenStore,
 )
 from chalicelib.bootstrap import Container
 from chalicelib.domain.definitions import load_catalog
@@ -242,6 +243,7 @@ class FaultSim:
         repo = ports.setdefault("repo", MemoryRunRepository(clock=self.clock.epoch))
         ports.setdefault("markers", MemoryMarkers(clock=self.clock.epoch))
         ports.setdefault("slots", MemorySlots())
+        ports.setdefault("rate_limiter", MemoryRateLimiter())
         registry = default_registry()
         registry.register(probe_spec(repo, self.ledger, seed))
         folder = tmp_path / f"automations-{seed}"

@@ -11,6 +11,7 @@ from chalicelib.adapters.memory import (
     MemoryBlobStore,
     MemoryMarkers,
     MemoryQueue,
+    MemoryRateLimiter,
     MemoryRunRepository,
     MemorySlots,
     MemoryTokenStore,
@@ -48,7 +49,8 @@ def memory_container(catalog, **overrides: Any) -> Container:
     """A Container whose every port is an in-memory twin."""
     ports: dict[str, Any] = {
         "repo": MemoryRunRepository(), "markers": MemoryMarkers(), "slots": MemorySlots(),
-        "tokens": MemoryTokenStore(), "step_queue": MemoryQueue(),
+        "tokens": MemoryTokenStore(), "rate_limiter": MemoryRateLimiter(),
+        "step_queue": MemoryQueue(),
         "exhausted_queue": MemoryQueue(), "blobs": MemoryBlobStore(),
         "catalog": catalog, "actions": default_registry(),
     }

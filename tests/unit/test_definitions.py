@@ -9,6 +9,7 @@ import pytest
 from chalicelib.actions.registry import default_registry
 from chalicelib.domain.definitions import Automation, CronTrigger, load_catalog
 from chalicelib.domain.errors import AutomationNotFound, DefinitionError
+from chalicelib.domain.rate_limit import Allowance
 from chalicelib.domain.statuses import RunStatus
 from chalicelib.settings import EXAMPLE_AUTOMATIONS, USER_AUTOMATIONS
 
@@ -87,6 +88,10 @@ def test_all_problems_are_reported_at_once_naming_file_automation_and_field():
     ("{ type: cron, expression: '* * * * *', timezone: Nowhere/City }", "trigger.timezone"),
     ("{ type: webhook, secret: plain-text-key }", "trigger.secret"),
     ("{ type: webhook, deduplicationWindow: 0 }", "trigger.deduplicationWindow"),
+    ("{ type: webhook, rateLimit: { perMinute: 0 } }", "trigger.rateLimit.perMinute"),
+    ("{ type: webhook, rateLimit: { perMinute: 60, burst: 1001 } }", "trigger.rateLimit.burst"),
+    ("{ type: webhook, rateLimit: { perSecond: 5 } }", "trigger.rateLimit.perSecond"),
+    ("{ type: webhook, rateLimit: many }", "trigger.rateLimit"),
     ("{ type: automation-failure, statuses: [completed] }", "trigger.statuses"),
     ("{ type: carrier-pigeon }", "trigger"),
     ("{ type: manual, extra: 1 }", "trigger.extra"),
@@ -188,3 +193,24 @@ def test_cron_trigger_schedule_respects_the_time_zone():
         2026, 1, 11, 1, 30, tzinfo=timezone.utc)
     assert trigger.is_due(datetime(2026, 1, 11, 1, 30, 20, tzinfo=timezone.utc))
     assert not trigger.is_due(datetime(2026, 1, 11, 2, 30, tzinfo=timezone.utc))
+
+
+def test_webhook_rate_limits_default_to_600_a_minute_with_a_burst_of_100(tmp_path):
+    text = MINIMAL.format(name="x", trigger="{ type: webhook }") + """\
+  - name: y
+    trigger: { type: webhook, rateLimit: 30 }
+    actions:
+      - { name: a, type: data, operator: set, props: { value: 1 } }
+  - name: z
+    trigger: { type: webhook, rateLimit: { perMinute: 6000, burst: 5 } }
+    actions:
+      - { name: a, type: data, operator: set, props: { value: 1 } }
+"""
+    (tmp_path / "ok.yaml").write_text(text)
+    catalog = load_catalog(tmp_path, REGISTRY)
+
+    limits = {a.name: a.trigger.effective_rate_limit.allowance for a in catalog.all()}
+    assert limits["x"] == Allowance(interval_us=100_000, burst=100)
+    assert limits["y"] == Allowance(interval_us=2_000_000, burst=30)  # a minute's worth
+    assert limits["z"] == Allowance(interval_us=10_000, burst=5)
+    assert "rateLimit" not in catalog.get("x").to_dict()["trigger"]
