@@ -80,7 +80,9 @@ def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
                   "answers 200 with deduplicated: true; an unknown name answers as a bad "
                   "signature does, 401; over the automation's `rateLimit`, 429 with "
                   "`Retry-After`)",
-          response=WebhookOut, errors=(400, 401, 409, 413, 429), path_params=NAME,
+          response=WebhookOut,
+          also={200: ("a duplicate: the original run, deduplicated: true", WebhookOut)},
+          errors=(400, 401, 409, 413, 429), path_params=NAME,
           headers={"X-Signature-256": "sha256=<hex HMAC-SHA256 of the raw body>, when the "
                                       "automation has a secret",
                    "X-Signature-Timestamp": "unix seconds, with `signature: timestamped` "

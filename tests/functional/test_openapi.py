@@ -79,9 +79,11 @@ def test_responses_reference_the_response_models(document):
     assert error.endswith("/ErrorOut")
 
 
-def test_the_webhook_route_documents_its_429_with_retry_after(document):
+def test_the_webhook_route_documents_duplicates_and_its_429_with_retry_after(document):
     for method in ("get", "post", "put", "patch", "delete"):
-        answer = document["paths"]["/api/automations/{name}/webhook"][method]["responses"]["429"]
+        answers = document["paths"]["/api/automations/{name}/webhook"][method]["responses"]
+        assert answers["200"]["content"] == answers["202"]["content"]  # {id, deduplicated}
+        answer = answers["429"]
         assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer"
         assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     error = document["components"]["schemas"]["ErrorOut"]["properties"]
