@@ -32,7 +32,7 @@ from tests.support.sqs import run_until
 from tests.support.wsgi import ChaliceWsgi
 
 # Generated cases per operation, besides schemathesis's explicit and boundary (coverage)
-# cases: about 700 requests in all, 20 to 60 s on 2 cores. FUZZ_EXAMPLES=500 for a deep run.
+# cases: about 1,000 requests in all, ~36 s of CPU (longer when the 2 cores are shared). FUZZ_EXAMPLES=500 for a deep run.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 AUTOMATIONS = """
 automations:
@@ -109,4 +109,4 @@ def test_every_operation_of_the_document_is_exercised():
     documented = {(method.upper(), path) for path, ops in DOCUMENT["paths"].items()
                   for method in ops}
     generated = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
-    assert generated == documented and len(documented) == 15
+    assert generated == documented and len(documented) >= 18
