@@ -38,6 +38,8 @@ PROJECTED = ("triggerType", "expiresAt")
 STATUS_PROJECTED = ("status", "autoPk")
 ACTIVE = "active"
 ACTIVE_STATUSES = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+# Every statusPk a run item may hold: each run is in exactly one of these byStatus partitions.
+STATUS_PARTITIONS = (ACTIVE, *(s.value for s in RunStatus if s not in ACTIVE_STATUSES))
 
 
 def step_sk(index: int) -> str:
@@ -54,8 +56,10 @@ def status_keys(automation: str, status: RunStatus | str) -> tuple[str, str | No
     """(statusPk, autoStatusPk) of a run: while pending or running it is listed under
     statusPk "active" only; once ended under its status, with and without its automation.
 
-    Index writes are billed per entry put or deleted: keys that move pending → running →
-    ended cost 5 units per index and run, these 1 + 2 (byStatus) and 1 (byAutomationStatus).
+    Index writes are billed per entry put, updated or deleted: a run pays 1 (the "active"
+    entry put) + 1 (its projected status, pending → running) + 2 (the move to its end status)
+    in byStatus and 1 in byAutomationStatus, and 1 in byAutomation. A list without a status
+    filter merges the byStatus partitions (dynamo_query.choose_plan): no index of every run.
     """
     status = RunStatus(status)
     if status in ACTIVE_STATUSES:
@@ -74,9 +78,9 @@ def _index(name: str, hash_attr: str, extra: tuple[str, ...] = ()) -> GlobalSeco
     return type(f"{name}Index", (GlobalSecondaryIndex,), attrs)()
 
 
-# index name → hash key attribute; the range key is always listSk.
+# index name → hash key attribute; the range key is always listSk. Tables made before issue 13
+# also had byAll (allPk): README, "Upgrading a stage", says how it goes.
 INDEXES = {
-    "byAll": "allPk",
     "byAutomation": "autoPk",
     "byStatus": "statusPk",
     "byAutomationStatus": "autoStatusPk",
@@ -107,7 +111,6 @@ class _Keyed(Model):
 
 class RunItemBase(_Keyed):
     list_sk = UnicodeAttribute(attr_name="listSk")
-    all_pk = UnicodeAttribute(attr_name="allPk", default=RUN_SK)
     auto_pk = UnicodeAttribute(attr_name="autoPk")
     status_pk = UnicodeAttribute(attr_name="statusPk")
     auto_status_pk = UnicodeAttribute(attr_name="autoStatusPk", null=True)
@@ -139,7 +142,6 @@ class RunItemBase(_Keyed):
     search1_pk = UnicodeAttribute(attr_name="search1Pk", null=True)
     search2_pk = UnicodeAttribute(attr_name="search2Pk", null=True)
     search3_pk = UnicodeAttribute(attr_name="search3Pk", null=True)
-    by_all = _index("byAll", "allPk")
     by_automation = _index("byAutomation", "autoPk")
     by_status = _index("byStatus", "statusPk", STATUS_PROJECTED)
     by_automation_status = _index("byAutomationStatus", "autoStatusPk")

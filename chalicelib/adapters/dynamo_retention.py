@@ -6,24 +6,28 @@ batch per tick, and the stream's REMOVE of each run item decrements the counters
 """
 from __future__ import annotations
 
+import heapq
 from datetime import datetime
 from typing import Any
 
-from .dynamo_models import RUN_SK, Tables
+from .dynamo_models import RUN_SK, STATUS_PARTITIONS, Tables
 
 
 def expired_run_ids(tables: Tables, now: datetime, limit: int) -> list[str]:
-    """Ids of expired runs among the `limit` oldest index entries: ONE Query of byAll.
+    """Ids of expired runs among the `limit` oldest entries of each byStatus partition: one
+    Query per partition (7, whatever the table holds), merged oldest first.
 
     Runs expire in creation order while the retention is unchanged, so the expired ones are
     the oldest entries. After the retention is shortened, newer runs that expire first may
     wait for older ones to be purged (or for DynamoDB's TTL).
     """
     model = tables.run
-    page = tables.connection.query(
-        RUN_SK, index_name="byAll", scan_index_forward=True, limit=limit,
-        filter_condition=model.expires_at <= int(now.timestamp()))
-    return [raw["pk"]["S"] for raw in page.get("Items", [])]
+    pages = [tables.connection.query(
+        partition, index_name="byStatus", scan_index_forward=True, limit=limit,
+        filter_condition=model.expires_at <= int(now.timestamp())).get("Items", [])
+        for partition in STATUS_PARTITIONS]
+    merged = heapq.merge(*pages, key=lambda raw: raw["listSk"]["S"])
+    return list(dict.fromkeys(raw["pk"]["S"] for raw in merged))[:limit]
 
 
 def delete_partition(tables: Tables, run_id: str) -> int:

@@ -19,6 +19,11 @@ AUTOMATIONS = ("alpha", "beta", "gamma")
 STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.FAILED)
 TRIGGERS = ("manual", "webhook")
 FAR_FUTURE = BASE_TIME + timedelta(days=3650)
+# Table sizes compared. Each status partition a list merges must hold more than a page at the
+# smaller size too (a partition within one page answers in one request, whatever the filter),
+# and LARGE - SMALL is a multiple of the seed's 12-run pattern, so the newest runs, which a
+# list reads first, follow the same pattern at both sizes.
+SMALL, LARGE = 144, 1440
 
 
 @contextmanager
@@ -60,7 +65,8 @@ SCENARIOS = {
         RunFilter(trigger_type="webhook"), limit=20),
     "list by trigger type, none match": lambda repo, _: repo.list_runs(
         RunFilter(trigger_type="cron"), limit=20),
-    # limit=10: alpha's 17 runs at 50 would otherwise fit in the first request.
+    # limit=10: alpha's completed and failed partitions (12 runs each at SMALL) then hold
+    # more than the page too.
     "list by automation and trigger type, none match": lambda repo, _: repo.list_runs(
         RunFilter(automation_name="alpha", trigger_type="cron"), limit=10),
     "list since": lambda repo, _: repo.list_runs(RunFilter(since=BASE_TIME), limit=20),
@@ -82,19 +88,27 @@ SCENARIOS = {
     "detail": lambda repo, run_id: repo.get_detail(run_id),
 }
 
-# A non-key filter (triggerType) costs a second Query, of up to 1 MB of index entries, when
-# the first (limited to the page) did not match enough: two at 50 or 500 runs, where a Limit
-# on every request took 3 at 50 and 24 at 500.
+# A list without any filter merges the byStatus partitions: "active" and the six end
+# statuses, one Query each, every one limited to the page. A non-key filter (triggerType) costs a partition a second Query,
+# of up to 1 MB of index entries, when its first did not match enough; where a Limit on every
+# request took 3 Queries at 50 runs and 24 at 500.
 EXPECTED = {
+    "list, no filter": {"Query": 7, "BatchGetItem": 1},
+    "list, second page": {"Query": 7, "BatchGetItem": 1},
     "list by two statuses": {"Query": 2, "BatchGetItem": 1},
-    "list by trigger type": {"Query": 2, "BatchGetItem": 1},
-    "list by trigger type, none match": {"Query": 2},
+    # Webhook runs are running or failed here: half the "active" page matches, so "active"
+    # reads a second page.
+    "list by trigger type": {"Query": 8, "BatchGetItem": 1},
+    # Three partitions hold runs (two Queries each), four are empty (one each).
+    "list by trigger type, none match": {"Query": 10},
     "list by automation and trigger type, none match": {"Query": 2},
-    "list since and until, none match": {"Query": 1},
+    "list since": {"Query": 7, "BatchGetItem": 1},
+    "list until": {"Query": 7, "BatchGetItem": 1},
+    "list since and until, none match": {"Query": 7},
     "list since, after a run older than it": {},
-    "list since, by trigger type, none match": {"Query": 2},
-    "count since": {"Query": 1},
-    "count since and until, by trigger type": {"Query": 1},
+    "list since, by trigger type, none match": {"Query": 10},
+    "count since": {"Query": 7},
+    "count since and until, by trigger type": {"Query": 7},
     "count, no filter": {"GetItem": 1},
     "count by automation, trigger and statuses": {"GetItem": 1},
     "detail": {"Query": 1},
@@ -116,22 +130,22 @@ def repo(aws, settings):
 
 
 class TestRequestCost:
-    def test_reads_cost_the_same_requests_with_50_and_500_runs(self, repo, settings):
+    def test_reads_cost_the_same_requests_with_150_and_1500_runs(self, repo, settings):
         poller = StreamPoller(settings)
         detailed = make_run()
         repo.create_run(detailed, [make_step(index) for index in range(10)])
-        seed(repo, 0, 49)
+        seed(repo, 0, SMALL - 1)
         poller.drain()
-        assert repo.count_runs(RunFilter()) == 50
+        assert repo.count_runs(RunFilter()) == SMALL
 
-        with_50 = measure(repo, detailed.id)
-        seed(repo, 49, 450)
+        small = measure(repo, detailed.id)
+        seed(repo, SMALL - 1, LARGE - SMALL)
         poller.drain()
-        assert repo.count_runs(RunFilter()) == 500
-        with_500 = measure(repo, detailed.id)
+        assert repo.count_runs(RunFilter()) == LARGE
+        large = measure(repo, detailed.id)
 
-        assert with_50 == with_500
-        for name, cost in with_500.items():
+        assert small == large
+        for name, cost in large.items():
             assert cost == EXPECTED.get(name, {"Query": 1, "BatchGetItem": 1}), name
 
     def test_every_request_goes_through_the_exposed_client(self, repo, settings):
