@@ -58,8 +58,8 @@ def status_keys(automation: str, status: RunStatus | str) -> tuple[str, str | No
 
     Index writes are billed per entry put, updated or deleted: a run pays 1 (the "active"
     entry put) + 1 (its projected status, pending → running) + 2 (the move to its end status)
-    in byStatus and 1 in byAutomationStatus, and 1 in byAutomation. A list without a status
-    filter merges the byStatus partitions (dynamo_query.choose_plan): no index of every run.
+    in byStatus and 1 in byAutomationStatus. These two indexes answer every list without a
+    replay filter (dynamo_query.choose_plan), so a run is in no other list index.
     """
     status = RunStatus(status)
     if status in ACTIVE_STATUSES:
@@ -79,9 +79,8 @@ def _index(name: str, hash_attr: str, extra: tuple[str, ...] = ()) -> GlobalSeco
 
 
 # index name → hash key attribute; the range key is always listSk. Tables made before issue 13
-# also had byAll (allPk): README, "Upgrading a stage", says how it goes.
+# also had byAll (allPk) and byAutomation (autoPk): README, "Upgrading a stage", says how.
 INDEXES = {
-    "byAutomation": "autoPk",
     "byStatus": "statusPk",
     "byAutomationStatus": "autoStatusPk",
     "byReplayOf": "replayPk",
@@ -111,7 +110,7 @@ class _Keyed(Model):
 
 class RunItemBase(_Keyed):
     list_sk = UnicodeAttribute(attr_name="listSk")
-    auto_pk = UnicodeAttribute(attr_name="autoPk")
+    auto_pk = UnicodeAttribute(attr_name="autoPk")  # projected in byStatus, a key nowhere
     status_pk = UnicodeAttribute(attr_name="statusPk")
     auto_status_pk = UnicodeAttribute(attr_name="autoStatusPk", null=True)
     replay_pk = UnicodeAttribute(attr_name="replayPk", null=True)
@@ -142,7 +141,6 @@ class RunItemBase(_Keyed):
     search1_pk = UnicodeAttribute(attr_name="search1Pk", null=True)
     search2_pk = UnicodeAttribute(attr_name="search2Pk", null=True)
     search3_pk = UnicodeAttribute(attr_name="search3Pk", null=True)
-    by_automation = _index("byAutomation", "autoPk")
     by_status = _index("byStatus", "statusPk", STATUS_PROJECTED)
     by_automation_status = _index("byAutomationStatus", "autoStatusPk")
     by_replay_of = _index("byReplayOf", "replayPk")

@@ -9,9 +9,9 @@ Pending and running runs are listed in byStatus under "active" (dynamo_models.st
 told apart by their projected status and automation: an ended run's entry moves once, and a
 filter on "active" reads only the runs in flight, however many runs the table holds.
 
-There is no index of every run (it would cost every run a write unit): a list without any
-filter merges the status partitions, "active" and each end status, one Query each limited to
-the page, so its cost does not grow with the table.
+There is no index of every run nor of every run of an automation (each would cost every run
+a write unit): a list without a status filter merges the status partitions, "active" and
+each end status, one Query each limited to the page, so its cost does not grow with the table.
 """
 from __future__ import annotations
 
@@ -84,8 +84,6 @@ def choose_plan(filt: RunFilter) -> Plan:
         else:
             streams = (Stream("byWaiting", filt.waiting, statuses, automation),)
         return Plan(streams, needs_items=filt.data is not None and filt.waiting is not None)
-    if automation is not None and not statuses:
-        return Plan((Stream("byAutomation", automation),))
     # No status asked: every status partition (a run is in exactly one), merged.
     statuses = statuses or tuple(status.value for status in RunStatus)
     active = tuple(s for s in statuses if RunStatus(s) in ACTIVE_STATUSES)

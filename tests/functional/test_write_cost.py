@@ -25,7 +25,7 @@ AUTOMATIONS = "automations:\n  - name: ten\n    trigger: { type: manual }\n    a
 # limit, so it writes no follow-up marker (`make bench` prints every write and its units).
 RUN_REQUESTS = {"GetItem": STEPS, "PutItem": 1 + STEPS, "Query": 1,
                 "UpdateItem": 1 + STEPS + 1}
-RUN_WRITE_UNITS = 29  # 23 item writes + 6 list-index writes
+RUN_WRITE_UNITS = 28  # 23 item writes + 5 list-index writes
 RUN_READ_UNITS = STEPS + 1.0  # the re-reads and the detail Query of the first message
 # One counter batch: a transaction of the checkpoint and the four counters, however many
 # runs of one automation and trigger type the batch holds.
