@@ -58,8 +58,8 @@ def status_keys(automation: str, status: RunStatus | str) -> tuple[str, str | No
 
     Index writes are billed per entry put, updated or deleted: a run pays 1 (the "active"
     entry put) + 1 (its projected status, pending → running) + 2 (the move to its end status)
-    in byStatus and 1 in byAutomationStatus. These two indexes answer every list without a
-    replay filter (dynamo_query.choose_plan), so a run is in no other list index.
+    in byStatus and 1 in byAutomationStatus. These two answer every list without a replay,
+    waiting or payload filter (dynamo_query.choose_plan): there is no index of every run.
     """
     status = RunStatus(status)
     if status in ACTIVE_STATUSES:
