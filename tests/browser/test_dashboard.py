@@ -5,6 +5,7 @@ a narrow screen and the API docs page. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -196,14 +197,26 @@ def test_start_up_banner_prints_the_dashboard_link_and_the_docs(stack):
     assert f"{stack.url}/api/docs" in stack.output
 
 
+def _printed(stack, pattern: str, timeout: float = 10) -> bool:
+    """Whether the stack prints a line matching `pattern` (its output reaches the test through
+    a pipe and a reader thread, so a line logged just before a poll saw the run end may still
+    be on its way)."""
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, stack.output):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_local_terminal_shows_one_line_per_request_and_step_outcome(stack):
     ran = start(stack, "order-total", ORDER_GOOD)
     ended(stack, ran, "completed")
+    assert _printed(stack, r"runs\.http: POST /api/automations/order-total/trigger 202 \d+ ms")
+    assert _printed(stack, rf"INFO +step_completed +run_id={ran} .*step=receipt")
+    assert _printed(stack, rf"INFO +run ended +run_id={ran} .*status=completed")
     output = stack.output
     assert '{"_aws"' not in output and '"level":' not in output  # no EMF blobs, no JSON logs
-    assert re.search(r"runs\.http: POST /api/automations/order-total/trigger 202 \d+ ms", output)
-    assert re.search(rf"INFO +step_completed +run_id={ran} .*step=receipt", output)
-    assert re.search(rf"INFO +run ended +run_id={ran} .*status=completed", output)
 
 
 def test_bulk_replay_of_all_matching_runs_confirms_the_count_then_shows_the_batch(page, stack):
