@@ -6,13 +6,14 @@ write unit instead of three. Definitions never change, so each process caches th
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from ..domain.definitions import definition_reference
 
 DEF_SK = "DEF"
 BATCH_GET_LIMIT = 100
@@ -33,8 +34,7 @@ class DefinitionStore:
 
     def ref(self, definition: dict[str, Any]) -> str:
         """The reference of `definition`, storing it first if this process has not."""
-        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-        ref = hashlib.sha256(text.encode()).hexdigest()[:32]
+        ref, text = definition_reference(definition)
         with self._lock:
             if ref in self._known:
                 return ref

@@ -8,7 +8,6 @@ fetches only the page's rows; a total without a date or replay filter is a SUM o
 """
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import json
@@ -21,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.clock import iso, parse_iso
+from ..domain.definitions import definition_reference
 from ..domain.errors import (
     AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict,
 )
@@ -46,20 +46,15 @@ class SqliteDefinitions:
         self._known: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def ref_of(definition: dict[str, Any]) -> tuple[str, str]:
-        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:32], text
-
     def store(self, tx: sqlite3.Connection, definition: dict[str, Any]) -> str:
         """The reference of `definition`, stored in the caller's transaction if it is new."""
-        ref, text = self.ref_of(definition)
+        ref, text = definition_reference(definition)
         self.store_text(tx, ref, text)
         return ref
 
     @staticmethod
     def store_text(tx: sqlite3.Connection, ref: str, text: str) -> None:
-        """Store a definition already rendered by `ref_of`, if it is new."""
+        """Store a definition already rendered by `definition_reference`, if it is new."""
         tx.execute("INSERT OR IGNORE INTO definitions (ref, body) VALUES (?, ?)", (ref, text))
 
     def remember(self, ref: str, definition: dict[str, Any]) -> None:
@@ -390,7 +385,7 @@ class SqliteRunRepository:
     def create_run(self, run: Run, steps: Sequence[Step] = ()) -> None:
         stored = replace(run, version=1)
         # Rendered before the write lock is taken: every writer of the process queues on it.
-        ref, definition = self._definitions.ref_of(run.definition)
+        ref, definition = definition_reference(run.definition)
         row, step_rows = _run_row(stored, ref), _step_rows(run, steps)
         with self.db.write() as tx:
             existing = tx.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()

@@ -129,9 +129,8 @@ def replay(id: str, identity: Identity, body: ReplayIn) -> Response:  # noqa: A0
         idempotency_key=check_key_length(api.current_request.headers.get("idempotency-key"),
                                          "Idempotency-Key"), **fields,
     )
-    actions = run.definition["actions"]
     return Response({
         "id": run.id, "runId": run.id, "replayOf": run.replay_of, "status": "pending",
-        "resumeFrom": actions[run.resume_from]["name"],
+        "resumeFrom": run.automation.actions[run.resume_from].name,
         "reusedSteps": list(run.reused_steps),
     }, status_code=202, headers=_location(run.id))

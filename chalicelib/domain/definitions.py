@@ -1,7 +1,11 @@
 """Automation definitions (SPEC 2): pydantic models and the catalog; loader.py reads the YAML."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +23,7 @@ from .search import KEY_PATTERN, MAX_INDEX_KEYS
 from .statuses import WATCHABLE, RunStatus
 
 _SECRET_REF = re.compile(r"^\{\{\s*secrets\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}$")
+DEFAULT_ATTEMPT_TIMEOUT_MS = 30_000  # an action without `timeout`
 
 
 class Definition(BaseModel):
@@ -171,6 +176,11 @@ class Action(Definition):
         """`type/operator`, the registry key."""
         return f"{self.type}/{self.operator}"
 
+    @property
+    def attempt_timeout_ms(self) -> int:
+        """The time one attempt may take: `timeout`, else 30 s."""
+        return self.timeout or DEFAULT_ATTEMPT_TIMEOUT_MS
+
 
 class Automation(Definition):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=100)
@@ -229,6 +239,50 @@ class Automation(Definition):
     def from_dict(cls, data: dict[str, Any]) -> "Automation":
         """Rebuild an automation from `to_dict()` output."""
         return cls.model_validate(data)
+
+    @property
+    def concurrency_limit(self) -> int | None:
+        """The most runs of this automation that may run at once; None: no limit."""
+        return self.concurrency.limit if self.concurrency is not None else None
+
+
+def definition_reference(definition: dict[str, Any]) -> tuple[str, str]:
+    """(reference, canonical JSON) of a stored definition: the content hash every backend
+    stores it under, and the key its parsed Automation is cached by."""
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32], text
+
+
+class _ParsedDefinitions:
+    """Stored definitions parsed into Automations, once per reference (least recently used
+    dropped first; a process sees few definition versions)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._parsed: OrderedDict[str, Automation] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, definition: dict[str, Any]) -> Automation:
+        ref, _ = definition_reference(definition)
+        with self._lock:
+            found = self._parsed.get(ref)
+            if found is not None:
+                self._parsed.move_to_end(ref)
+                return found
+        parsed = Automation.from_dict(definition)
+        with self._lock:
+            self._parsed[ref] = parsed
+            while len(self._parsed) > self._size:
+                self._parsed.popitem(last=False)
+        return parsed
+
+
+_PARSED = _ParsedDefinitions()
+
+
+def stored_automation(definition: dict[str, Any]) -> Automation:
+    """The typed Automation of a run's stored definition (parsed once per reference)."""
+    return _PARSED.get(definition)
 
 
 class Catalog:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from .clock import iso, ms_between, parse_iso
+from .definitions import Automation, stored_automation
 from .errors import InvalidTransition
 from .statuses import RunStatus, StepStatus, can_transition, is_terminal
 
@@ -149,6 +151,12 @@ class Run:
     @property
     def queued_ms(self) -> int | None:
         return ms_between(self.created_at, self.started_at)
+
+    @cached_property
+    def automation(self) -> Automation:
+        """The stored definition as the typed Automation the services read (parsed once per
+        definition reference, whatever the number of Run copies)."""
+        return stored_automation(self.definition)
 
     @property
     def sort_key(self) -> str:

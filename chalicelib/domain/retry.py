@@ -5,6 +5,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .definitions import Action, Automation, RetryPolicy
 from .errors import DomainError, TemplateError
 from .statuses import RunStatus
 
@@ -62,23 +63,15 @@ class Policy(Protocol):
     jitter: str
 
 
-@dataclass(frozen=True)
-class DefaultPolicy:
-    """`{maxAttempts: 1}`: what applies when neither the step nor the automation has a policy."""
-
-    max_attempts: int = 1
-    delay_ms: int = 1000
-    strategy: str = "fixed"
-    max_delay_ms: int = 900_000
-    jitter: str = "none"
+# `{maxAttempts: 1}`: what applies when neither the step nor the automation has a policy
+# (the other fields keep RetryPolicy's own defaults, written once there).
+NO_RETRY = RetryPolicy(max_attempts=1)
 
 
-NO_RETRY = DefaultPolicy()
-
-
-def effective_policy(step: Any, automation: Any) -> Policy:
-    """The step's own policy, else the automation's, else a single attempt."""
-    return getattr(step, "retry", None) or getattr(automation, "retry", None) or NO_RETRY
+def effective_policy(step: Action, automation: Automation) -> RetryPolicy:
+    """The step's own policy, else the automation's, else a single attempt: the one lookup
+    of the policy the executor applies."""
+    return step.retry or automation.retry or NO_RETRY
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from ..observability import logger
 
 def limit_of(run: Run) -> int | None:
     """The concurrency limit in the run's stored definition, if any."""
-    concurrency = (run.definition or {}).get("concurrency") or {}
-    return concurrency.get("limit")
+    return run.automation.concurrency_limit
 
 
 def step_message(run_id: str, index: int, token: str | None = None,

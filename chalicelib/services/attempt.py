@@ -9,13 +9,13 @@ from typing import Any
 
 from ..actions.base import ActionContext, Halt, Wait
 from ..domain.clock import iso
+from ..domain.definitions import Action
 from ..domain.model import Run, Step
 from ..domain.retry import ActionError, as_action_error
 from ..domain.statuses import StepStatus
 from ..domain.redaction import format_exception
 from ..domain.templates import Secrets, build_context, data_view, render
 
-DEFAULT_ATTEMPT_TIMEOUT_MS = 30_000
 # An attempt must fit in one 900 s executor invocation with the executor's handover margin,
 # or the executor would hand the step over to fresh invocations for ever.
 MAX_ATTEMPT_TIMEOUT_MS = 890_000
@@ -44,16 +44,15 @@ def outputs_so_far(run: Run, recorded: dict[int, Step]) -> dict[str, Any]:
     }
 
 
-def attempt_timeout_s(action: dict[str, Any]) -> float:
+def attempt_timeout_s(action: Action) -> float:
     """The action's per-attempt timeout in seconds."""
-    timeout_ms = int(action.get("timeout") or DEFAULT_ATTEMPT_TIMEOUT_MS)
-    return min(timeout_ms, MAX_ATTEMPT_TIMEOUT_MS) / 1000
+    return min(action.attempt_timeout_ms, MAX_ATTEMPT_TIMEOUT_MS) / 1000
 
 
 def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
                 wait_started_at: datetime | None = None, woken_early: bool = False) -> Outcome:
     """Execute `step` once (already claimed) and return its classified outcome."""
-    action = run.definition["actions"][step.index]
+    action = run.automation.actions[step.index]
     secrets = Secrets(deps.secrets.get)
     redact = deps.redactor
     started = deps.clock()
@@ -62,7 +61,7 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
         attempt=step.attempt, automation_name=run.automation_name, secrets=secrets,
     )
     try:
-        props = render(action.get("props") or {}, context)
+        props = render(action.props, context)
         ctx = ActionContext(
             run_id=run.id, step_name=step.name, props=props, settings=deps.settings,
             automation_name=run.automation_name, attempt=step.attempt, depth=run.depth,
@@ -96,14 +95,14 @@ def run_attempt(deps, run: Run, step: Step, recorded: dict[int, Step],
     return Outcome(output=redact(result), record=record)
 
 
-def _execute(deps, action: dict[str, Any], ctx: ActionContext) -> Any:
+def _execute(deps, action: Action, ctx: ActionContext) -> Any:
     """Run the action; others than http (which passes socket timeouts down) and the inline
     ones (data/set, flow/fail: nothing to wait for) on a worker thread, under a deadline."""
     registry = deps.actions
-    if action["type"] == "http" or registry.get(action["type"], action["operator"]).inline:
-        return registry.execute(action["type"], action["operator"], ctx)
+    if action.type == "http" or registry.get(action.type, action.operator).inline:
+        return registry.execute(action.type, action.operator, ctx)
     limit = ctx.remaining_s()
-    future = _pool.submit(registry.execute, action["type"], action["operator"], ctx)
+    future = _pool.submit(registry.execute, action.type, action.operator, ctx)
     try:
         return future.result(timeout=limit)
     except FutureTimeout:

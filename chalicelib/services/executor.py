@@ -15,7 +15,7 @@ from typing import Any
 
 from ..domain.errors import InvalidTransition, RunNotFound, StepConflict
 from ..domain.model import Run, Step, Waiting
-from ..domain.retry import ActionError, decide
+from ..domain.retry import ActionError, decide, effective_policy
 from ..domain.statuses import STEP_TERMINAL, TERMINAL, RunStatus, StepStatus
 from ..observability import emit, logger
 from . import admission, bulk, lifecycle
@@ -28,23 +28,6 @@ LEASE_MARGIN = timedelta(seconds=60)
 DEADLINE_SLACK = timedelta(milliseconds=50)
 MAX_SQS_DELAY_S = 900
 RUNNING = frozenset({StepStatus.RUNNING})
-
-
-class _Policy:
-    """A retry policy read from a stored definition (camelCase dict)."""
-
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.max_attempts = int(raw.get("maxAttempts", 1))
-        self.delay_ms = int(raw.get("delayMs", 1000))
-        self.strategy = raw.get("strategy", "fixed")
-        self.max_delay_ms = int(raw.get("maxDelayMs", 900_000))
-        self.jitter = raw.get("jitter", "none")
-
-
-def policy_for(run: Run, index: int) -> _Policy:
-    """The step's retry policy, else the automation's, else a single attempt."""
-    action = run.definition["actions"][index]
-    return _Policy(action.get("retry") or run.definition.get("retry") or {"maxAttempts": 1})
 
 
 @dataclass(frozen=True)
@@ -113,7 +96,7 @@ def _close_interrupted(deps, run: Run, step: Step, token: str | None = None) -> 
 def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms,
              carrier: Carrier) -> None:
     """Run steps in order until the run ends, waits, or must hand over."""
-    actions = run.definition["actions"]
+    actions = run.automation.actions
     if _revoked(recorded, carrier):
         # The wake-up an operator replaced with retry-now (or the message that parked the
         # step): the woken attempt runs from its own message, this one does nothing.
@@ -182,9 +165,9 @@ def _woken_early(deps, run: Run, parked: Step, now: datetime, carrier: Carrier) 
 def _claim(deps, run: Run, index: int, parked: Step | None, now: datetime,
            carrier: Carrier) -> Step | None:
     """Claim the step for one attempt; None when another executor holds it."""
-    action = run.definition["actions"][index]
-    base = parked or Step(index=index, name=action["name"], type=action["type"],
-                          operator=action["operator"], started_at=now)
+    action = run.automation.actions[index]
+    base = parked or Step(index=index, name=action.name, type=action.type,
+                          operator=action.operator, started_at=now)
     lease = now + timedelta(seconds=attempt_timeout_s(action)) + LEASE_MARGIN
     # Hidden until the lease ends first: if this executor dies, its message comes back only
     # once the step can be claimed again.
@@ -195,7 +178,7 @@ def _claim(deps, run: Run, index: int, parked: Step | None, now: datetime,
                                     lease_until=lease)
     except StepConflict as exc:
         carrier.delivery.released()
-        logger.info("step held elsewhere", extra={"run_id": run.id, "step": action["name"],
+        logger.info("step held elsewhere", extra={"run_id": run.id, "step": action.name,
                                                    "status": exc.status})
         return None
 
@@ -264,8 +247,9 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
     if error.timed_out and run.deadline_at is not None and now + DEADLINE_SLACK >= run.deadline_at:
         time_out(deps, run, step)  # the run's deadline, not the step's, cut the attempt short
         return False
-    action = run.definition["actions"][step.index]
-    decision = decide(policy_for(run, step.index), step.attempt, error)
+    automation = run.automation
+    action = automation.actions[step.index]
+    decision = decide(effective_policy(action, automation), step.attempt, error)
     if decision.retry:
         due = now + timedelta(milliseconds=decision.delay_ms)
         waiting = step.evolve(next_attempt_at=due, error=error.to_json())
@@ -282,7 +266,7 @@ def _record_failure(deps, run: Run, step: Step, error: ActionError,
                                                 token=step.claim_token)
     _log_outcome("step_failed", run, failed)
     emit("StepDurationMs", failed.duration_ms or 0, run.automation_name, unit="ms")
-    if action.get("continueOnError"):
+    if action.continue_on_error:
         return True
     lifecycle.finish(deps, run, decision.status, attempt=_attempt(recorded),
                      error={"message": error.message, "type": error.error_type,
@@ -312,7 +296,7 @@ def _complete(deps, run: Run, recorded: dict[int, Step]) -> None:
 
 def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") -> None:
     """The run passed its deadline: fail the in-flight step, end the run `timed-out`."""
-    timeout_ms = int(run.definition.get("timeout", 900_000))
+    timeout_ms = run.automation.timeout
     error = {"message": f"run timeout of {timeout_ms} ms exceeded", "type": "Timeout"}
     if in_flight is not None and in_flight.status == StepStatus.RUNNING:
         failed = in_flight.evolve(status=StepStatus.FAILED, completed_at=deps.clock(),

@@ -12,6 +12,7 @@ from ..actions.base import MAX_CALL_DEPTH
 from ..domain.clock import iso
 from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict
 from ..domain.model import Event, Run, Step
+from ..domain.retry import effective_policy
 from ..domain.statuses import RunStatus, StepStatus
 from ..domain.trigger_data import FailedRun, FailureData
 from ..observability import emit, logger
@@ -79,7 +80,7 @@ def _persist(repo, run: Run, decide: Callable[[Run], tuple[Run, Event | None]],
 def begin(deps, run: Run, actor: str = "executor") -> Run | None:
     """pending → running: admission time starts the run timeout. None if another write won."""
     now = deps.clock()
-    timeout_ms = int((run.definition or {}).get("timeout", 900_000))
+    timeout_ms = run.automation.timeout
     try:
         started = transition_run(deps.repo, run, RunStatus.RUNNING, at=now, actor=actor,
                                  fields=lambda current: {
@@ -224,9 +225,8 @@ def failure_payload(run: Run, steps: list[Step]) -> dict[str, Any]:
                   next((s for s in steps if s.status.value == "failed"), None))
     max_attempts = 1
     if failed is not None:
-        action = run.definition["actions"][failed.index]
-        policy = action.get("retry") or run.definition.get("retry") or {}
-        max_attempts = int(policy.get("maxAttempts", 1))
+        automation = run.automation
+        max_attempts = effective_policy(automation.actions[failed.index], automation).max_attempts
     return FailureData(run=FailedRun(
         id=run.id, automationName=run.automation_name, status=run.status,
         error=run.error, attempt=run.attempt, maxAttempts=max_attempts,

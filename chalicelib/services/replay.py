@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ..domain.definitions import Automation, stored_automation
 from ..domain.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from ..domain.model import Event, Run, Step
 from ..domain.statuses import RunStatus, StepStatus
@@ -34,10 +35,10 @@ def _halted(step: Step) -> bool:
         step.output.get("passed") is False
 
 
-def plan(definition: dict[str, Any], original: Run, steps: list[Step],
+def plan(automation: Automation, original: Run, steps: list[Step],
          from_step: str | None) -> tuple[int, list[Step]]:
     """The resume index and the steps to record as reused (`skipped` with their outputs)."""
-    names = [action["name"] for action in definition["actions"]]
+    names = [action.name for action in automation.actions]
     done = _completed_outputs(steps)
     resume = next((i for i, name in enumerate(names) if name not in done), None)
     if from_step is not None:
@@ -84,7 +85,7 @@ def replay(deps, run_id: str, *, actor: str, is_admin: bool, from_step: str | No
         automation_def = original.definition
     else:
         automation_def = deps.catalog.get(original.automation_name).to_dict()
-    resume, reused = plan(automation_def, original, steps, from_step)
+    resume, reused = plan(stored_automation(automation_def), original, steps, from_step)
     automation = deps.catalog.get(original.automation_name)
     data = original.trigger_data if trigger_data is _UNSET else trigger_data
 

@@ -11,6 +11,7 @@ from app import app
 from chalicelib.domain.model import Run
 from chalicelib.domain.statuses import RunStatus
 from chalicelib.services.tokens import create_token
+from tests.support.factories import definition
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 RUNS = "/api/automations/runs"
@@ -40,7 +41,7 @@ def bearer(box):
 def running_run(box) -> Run:
     run = Run(id=str(uuid.uuid4()), automation_name="welcome-email",
               status=RunStatus.RUNNING, trigger_type="manual", trigger_data={},
-              created_at=T0, started_at=T0)
+              created_at=T0, started_at=T0, definition=definition())
     box.repo.create_run(run)
     return run
 

@@ -18,6 +18,7 @@ from chalicelib.domain.model import Run
 from chalicelib.domain.statuses import RunStatus
 from chalicelib.local.gateway import local_server
 from chalicelib.services.tokens import authenticate, create_token
+from tests.support.factories import definition
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -44,7 +45,8 @@ def run(box) -> Run:
     created = Run(id=str(uuid.uuid4()), automation_name="welcome-email",
                   status=RunStatus.RUNNING, trigger_type="manual", trigger_data={},
                   created_at=T0, started_at=T0,
-                  definition={"actions": [{"name": "a", "type": "data", "operator": "set"}]})
+                  definition=definition("welcome-email",
+                                        {"name": "a", "type": "data", "operator": "set"}))
     box.repo.create_run(created)
     return created
 

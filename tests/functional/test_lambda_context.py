@@ -12,7 +12,7 @@ from chalicelib.api.common import bearer as authorizer
 from chalicelib.local.pollers import lambda_context, sqs_event
 from chalicelib.observability import logger
 from tests.support.apps import bearer
-from tests.support.factories import make_run
+from tests.support.factories import definition, make_run
 
 CONTEXT_KEYS = {"function_name", "function_request_id", "function_memory_size", "cold_start"}
 
@@ -39,8 +39,8 @@ def deps(aws_container):
 
 
 def test_step_worker_logs_carry_the_lambda_context_and_the_run(deps, logged):
-    run = make_run(definition={"name": "welcome-email", "actions": [
-        {"name": "note", "type": "data", "operator": "set", "props": {"value": 1}}]})
+    run = make_run(definition=definition("welcome-email", {
+        "name": "note", "type": "data", "operator": "set", "props": {"value": 1}}))
     deps.repo.create_run(run)
     context = lambda_context("automation-runs-dev-execute_steps", 900)()
     result = app.handler_map["execute_steps"](

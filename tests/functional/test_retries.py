@@ -47,6 +47,15 @@ automations:
         operator: get
         props: { url: "{{secrets.SINK}}/busy" }
         retry: { maxAttempts: 2, delayMs: 100 }
+  - name: step-policy-first
+    trigger: { type: manual }
+    retry: { maxAttempts: 4, delayMs: 100 }
+    actions:
+      - name: call
+        type: http
+        operator: get
+        props: { url: "{{secrets.SINK}}/down" }
+        retry: { maxAttempts: 2, delayMs: 100 }
   - name: on-exhaustion
     trigger: { type: automation-failure, automations: [always-failing, missing] }
     actions:
@@ -89,6 +98,13 @@ def test_always_failing_step_backs_off_exponentially_then_exhausts(
             "RunDurationMs"} <= metric_names(out, "always-failing")
     retries = [d for name, d in emf_metrics(out) if name == "StepRetries" and "automation" in d]
     assert retries == [{"service": "automation-runs", "automation": "always-failing"}] * 2
+
+
+def test_the_steps_retry_policy_wins_over_the_automations(client, deps, http_sink):
+    run_id = trigger(client, deps, "step-policy-first")
+    assert run_terminal(deps, run_id).status.value == "exhausted"
+    [call] = detail(client, deps, run_id)["steps"]
+    assert (http_sink.calls("/down"), call["attempt"], len(call["attempts"])) == (2, 2, 2)
 
 
 def test_exhausted_run_starts_its_failure_handler_exactly_once(client, deps):

@@ -13,6 +13,15 @@ BASE_TIME = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 _sequence = itertools.count()
 
 
+def definition(name: str = "welcome-email", *actions: dict[str, Any],
+               **fields: Any) -> dict[str, Any]:
+    """A stored definition as start_run writes it (`Automation.to_dict()`): a manual
+    automation, by default with one `http/get` action."""
+    return {"name": name, "trigger": {"type": "manual"},
+            "actions": list(actions) or [{"name": "fetchUser", "type": "http", "operator": "get"}],
+            **fields}
+
+
 def make_run(**overrides: Any) -> Run:
     """A pending manual run, created one second after the previous one made here."""
     fields: dict[str, Any] = {
@@ -22,7 +31,7 @@ def make_run(**overrides: Any) -> Run:
         "trigger_type": "manual",
         "trigger_data": {"userId": 42, "tags": ["a", "b"], "ratio": 0.5},
         "created_at": BASE_TIME + timedelta(seconds=next(_sequence)),
-        "definition": {"name": "welcome-email", "actions": [{"name": "fetchUser"}]},
+        "definition": definition(),
     }
     fields.update(overrides)
     return Run(**fields)
