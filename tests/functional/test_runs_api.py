@@ -29,7 +29,7 @@ RUNS = "/api/automations/runs"
 
 def make_run(**overrides) -> Run:
     return factories.make_run(**{"trigger_data": {"userId": 7}, "created_at": T0,
-                                 "definition": {"name": "welcome-email", "actions": ACTIONS},
+                                 "definition": factories.definition("welcome-email", *ACTIONS),
                                  **overrides})
 
 
