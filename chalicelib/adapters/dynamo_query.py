@@ -37,7 +37,6 @@ from .dynamo_models import (
     item_to_run,
     status_attribute,
 )
-from .memory import matches
 
 MAX_STATUSES = len(RunStatus)  # one query per status at most (8)
 BATCH_GET_LIMIT = 100
@@ -222,7 +221,7 @@ class RunQueries:
         taken = list(itertools.islice(entries, wanted))
         page_ids = [raw["pk"]["S"] for raw in taken[offset:offset + limit]]
         # A global index lags its table slightly: recheck the fetched items themselves.
-        runs = [run for run in self.fetch_runs(page_ids) if matches(run, filt)]
+        runs = [run for run in self.fetch_runs(page_ids) if filt.matches(run)]
         return RunSlice(runs=runs, has_more=len(taken) > offset + limit)
 
     def _whole_matches(self, entries: Iterator[dict[str, Any]],
@@ -232,7 +231,7 @@ class RunQueries:
             batch = [raw["pk"]["S"] for raw in itertools.islice(entries, BATCH_GET_LIMIT)]
             if not batch:
                 return
-            yield from (run for run in self.fetch_runs(batch) if matches(run, filt))
+            yield from (run for run in self.fetch_runs(batch) if filt.matches(run))
 
     def count_runs(self, filt: RunFilter) -> int:
         """Exact count of the runs matching `filt`.

@@ -18,31 +18,8 @@ from ..domain.errors import (
 )
 from ..domain.model import Event, Run, RunFilter, RunSlice, Step
 from ..domain.rate_limit import Allowance, Verdict, admit
-from ..domain.search import search_key
 from ..domain.statuses import RunStatus, StepStatus
 from ..services.ports import TokenRecord
-
-
-def matches(run: Run, filt: RunFilter) -> bool:
-    """True when `run` satisfies every filter in `filt`."""
-    if filt.automation_name is not None and run.automation_name != filt.automation_name:
-        return False
-    if filt.statuses and run.status not in filt.statuses:
-        return False
-    if filt.trigger_type is not None and run.trigger_type != filt.trigger_type:
-        return False
-    if filt.replay_of is not None and run.replay_of != filt.replay_of:
-        return False
-    if filt.since is not None and run.created_at < filt.since:
-        return False
-    if filt.until is not None and run.created_at > filt.until:
-        return False
-    if filt.waiting is not None and (run.waiting_now is None
-                                     or run.waiting_now.kind != filt.waiting):
-        return False
-    if filt.data is not None and search_key(*filt.data) not in run.search_keys:
-        return False
-    return True
 
 
 class MemoryRunRepository:
@@ -142,7 +119,7 @@ class MemoryRunRepository:
         runs = [
             run
             for run in self._runs.values()
-            if matches(run, filt) and (run.expires_at is None or run.expires_at > now)
+            if filt.matches(run) and (run.expires_at is None or run.expires_at > now)
         ]
         runs.sort(key=lambda run: run.sort_key, reverse=True)
         return runs
@@ -161,7 +138,7 @@ class MemoryRunRepository:
         with self._lock:
             if not (filt.since or filt.until or filt.replay_of or filt.waiting or filt.data):
                 # Like the stored counters: an expired run counts until it is deleted.
-                return sum(1 for run in self._runs.values() if matches(run, filt))
+                return sum(1 for run in self._runs.values() if filt.matches(run))
             return len(self._matching(filt))
 
     def runs_in_status(self, status: RunStatus, *, automation_name: str | None = None,

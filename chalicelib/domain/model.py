@@ -9,6 +9,7 @@ from typing import Any
 from .clock import iso, ms_between, parse_iso
 from .definitions import Automation, stored_automation
 from .errors import InvalidTransition
+from .search import search_key
 from .statuses import RunStatus, StepStatus, can_transition, is_terminal
 
 
@@ -225,6 +226,28 @@ class RunFilter:
     waiting: str | None = None  # "retry" | "delay": running runs parked on such a wait
     # (key, value) of a declared trigger-data key (domain/search.py), exact match
     data: tuple[str, str] | None = None
+
+    def matches(self, run: Run) -> bool:
+        """True when `run` satisfies every filter given (what each backend's index or
+        residual condition must agree with)."""
+        if self.automation_name is not None and run.automation_name != self.automation_name:
+            return False
+        if self.statuses and run.status not in self.statuses:
+            return False
+        if self.trigger_type is not None and run.trigger_type != self.trigger_type:
+            return False
+        if self.replay_of is not None and run.replay_of != self.replay_of:
+            return False
+        if self.since is not None and run.created_at < self.since:
+            return False
+        if self.until is not None and run.created_at > self.until:
+            return False
+        if self.waiting is not None and (run.waiting_now is None
+                                         or run.waiting_now.kind != self.waiting):
+            return False
+        if self.data is not None and search_key(*self.data) not in run.search_keys:
+            return False
+        return True
 
 
 @dataclass(frozen=True)

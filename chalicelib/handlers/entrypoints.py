@@ -39,6 +39,6 @@ def tick(event):
 @handlers.lambda_function(name="count_runs")
 def count_runs(event, context):
     """Keep the per-(automation, trigger type) status counters from the table's stream."""
-    from ..adapters.counters import process_stream_event
+    from ..adapters.counters.stream_handler import process_stream_event
 
     return process_stream_event(event)

@@ -279,7 +279,7 @@ class LocalStack:
         return scoped.lambda_timeout or 900
 
     def _start_threads(self, app: Any) -> None:
-        from ..adapters.counters import StreamPoller
+        from ..adapters.counters.poller import StreamPoller
         from ..handlers.entrypoints import consume_step_dlq, execute_steps, tick
         from ..settings import get_settings
         from .pollers import QueuePoller, Scheduler, StreamThread, lambda_context
