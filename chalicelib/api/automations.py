@@ -7,11 +7,11 @@ from chalice import Response
 
 from ..bootstrap import container
 from ..domain.clock import iso
-from ..domain.errors import Forbidden, PayloadTooLarge
+from ..domain.errors import PayloadTooLarge
 from ..services import replay as replay_service
 from ..services import webhook
 from ..services.tokens import Role
-from ..services.trigger import start_once, start_run
+from ..services.trigger import trigger_manual
 from .common import Identity, api, check_key_length, endpoint, loads_json
 from .trigger_models import (
     AutomationListOut, ReplayIn, ReplayOut, TriggerIn, TriggerOut, WebhookOut,
@@ -51,25 +51,10 @@ def list_automations(identity: Identity) -> dict:
           headers=IDEMPOTENCY)
 def trigger(name: str, identity: Identity, body: TriggerIn) -> Response:
     """POST /api/automations/{name}/trigger."""
-    deps = container()
-    automation = deps.catalog.get(name)
-    # Webhook, cron and failure-handler automations have their own gate (a signature, the
-    # clock, a failure): starting them here bypasses it, so only an admin may, on the record.
-    override = automation.trigger_type != "manual"
-    if override and identity.role != Role.ADMIN:
-        raise Forbidden(
-            f"automation {name} is started by its {automation.trigger_type} trigger; only an "
-            "admin may start it by hand", role=identity.role.value, required=Role.ADMIN.value)
     key = check_key_length(api.current_request.headers.get("idempotency-key"),
                            "Idempotency-Key")
-    actor = f"{identity.actor} (admin, {automation.trigger_type} automation)" if override \
-        else identity.actor
-
-    def start(run_id: str):
-        return start_run(deps, automation, "manual", body.trigger_data, actor=actor,
-                         run_id=run_id)
-
-    run = start_once(deps, "trigger", f"{name}:{key}", start)[0] if key else start(None)
+    run = trigger_manual(container(), name, body.trigger_data, actor=identity.actor,
+                         role=identity.role, idempotency_key=key)
     return Response({"id": run.id, "status": run.status.value}, status_code=202,
                     headers=_location(run.id))
 

@@ -43,8 +43,7 @@ def get_run(id: str, identity: Identity) -> dict:  # noqa: A002 - Chalice passes
 def cancel_run(id: str, identity: Identity) -> dict:  # noqa: A002
     """POST /api/automations/runs/{id}/cancel."""
     box = container()
-    run = service.cancel_run(box.repo, id, actor=identity.actor, now=box.clock())
-    lifecycle.cancelled(box, run)
+    run = lifecycle.cancel(box, id, actor=identity.actor)
     return {"id": run.id, "status": run.status.value, "cancelledAt": iso(run.cancelled_at)}
 
 

@@ -6,9 +6,7 @@ from typing import Any
 
 from ..bootstrap import container
 from ..domain.clock import parse_iso
-from ..observability import logger
-from ..services import sweeper
-from ..services.cron import fire_due
+from ..services.tick import tick
 
 
 def scheduled_minute(event) -> datetime | None:
@@ -21,15 +19,5 @@ def scheduled_minute(event) -> datetime | None:
 
 
 def handle_tick(event=None) -> dict[str, Any]:
-    """Run both halves; one failing does not stop the other."""
-    deps = container()
-    minute = scheduled_minute(event)
-    result: dict[str, Any] = {}
-    jobs = (("cron", lambda d: fire_due(d, minute)), ("sweep", sweeper.sweep))
-    for name, job in jobs:
-        try:
-            result[name] = job(deps)
-        except Exception:  # noqa: BLE001 - the next tick tries again
-            logger.exception(f"{name} failed")
-            result[name] = "error"
-    return result
+    """Fire due cron automations and sweep, for the minute the event is for."""
+    return tick(container(), scheduled_minute(event))

@@ -16,8 +16,6 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..bootstrap import container
-from ..domain.errors import RunNotFound, StepConflict
-from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from ..observability import logger
 from ..services import lifecycle
 from ..services.delivery import NO_DELIVERY, Delivery
@@ -45,8 +43,7 @@ def process_step_record(deps, record: SQSRecord, remaining: Callable[[], int]) -
 
     body = record.json_body
     delivery = _delivery(deps, record)
-    with logger.append_context_keys(run_id=body.get("runId"), step=body.get("stepIndex"),
-                                    batch_id=body.get("batchId")):
+    with logger.append_context_keys(run_id=body.get("runId"), batch_id=body.get("batchId")):
         try:
             delivery.start()
             process_step_message(deps, body, remaining, delivery)
@@ -76,9 +73,17 @@ def handle_step_batch(event) -> dict[str, Any]:
 def process_dead_letter(deps, record: SQSRecord) -> None:
     """Fail the run of one dead-lettered step message; raises to have it redelivered."""
     body = record.json_body
-    with logger.append_context_keys(run_id=body.get("runId")):
+    from ..services import bulk  # noqa: PLC0415
+
+    kind = body.get("kind")
+    if kind == "failure":
+        return  # handler dispatch is best effort once its message keeps crashing
+    with logger.append_context_keys(run_id=body.get("runId"), batch_id=body.get("batchId")):
         try:
-            fail_crashed_run(deps, body)
+            if kind == bulk.MESSAGE_KIND:
+                bulk.give_up(deps, body, "the worker crashed repeatedly on this batch")
+            else:
+                lifecycle.fail_crashed_run(deps, body["runId"])
         except Exception:
             logger.exception("dead letter not handled")
             raise
@@ -88,41 +93,3 @@ def handle_dead_letters(event) -> dict[str, Any]:
     """A step message that crashed the executor repeatedly: fail its run and say why."""
     deps = container()
     return _process_batch(event, lambda record: process_dead_letter(deps, record))
-
-
-def fail_crashed_run(deps, body: dict[str, Any]) -> None:
-    """Mark the run `failed` ("executor crashed repeatedly"), its in-flight step too."""
-    if body.get("kind") == "failure":
-        return  # handler dispatch is best effort once its message keeps crashing
-    if body.get("kind") == "batch":
-        from ..services import bulk  # noqa: PLC0415
-
-        bulk.give_up(deps, body, "the worker crashed repeatedly on this batch")
-        return
-    try:
-        run, steps = deps.repo.get_detail(body["runId"])
-    except RunNotFound:
-        return
-    if is_terminal(run.status):
-        if not lifecycle.followed_up(deps, run):
-            lifecycle.after_end(deps, run)  # it crashed right after the run ended
-        lifecycle.settle_steps(deps, run, steps)
-        return
-    if run.status == RunStatus.PENDING:
-        run = lifecycle.begin(deps, run, actor="dlq")
-    if run is None or run.status != RunStatus.RUNNING:
-        return
-    error = {"message": "executor crashed repeatedly on this run", "type": "ExecutorCrashed"}
-    # Not the message's stepIndex: one invocation may have run on to later steps.
-    step = next((s for s in steps if s.status == StepStatus.RUNNING), None)
-    if step is not None:
-        try:
-            deps.repo.write_step(run.id, step.evolve(status=StepStatus.FAILED, error=error,
-                                                     completed_at=deps.clock(),
-                                                     next_attempt_at=None),
-                                 expect={StepStatus.RUNNING})
-        except StepConflict:
-            pass
-    error["step"] = step.name if step else None
-    lifecycle.finish(deps, run, RunStatus.FAILED, error=error, actor="dlq")
-    logger.warning("run failed by dead letter", extra={"run_id": run.id})

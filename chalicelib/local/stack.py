@@ -190,8 +190,8 @@ class LocalStack:
         if release is None:
             return [f"{thread.name} was still running"]
         kept = "kept for the next start" if self.backend == "sqlite" else "lost with moto"
-        return [f"run {body.get('runId')} at step {body.get('stepIndex', '-')} "
-                f"({thread.name} was executing it; its message is {kept})"
+        return [f"run {body.get('runId')} ({thread.name} was executing it; its message is "
+                f"{kept})"
                 for body in release()]
 
     def _waiting(self) -> list[str]:

@@ -19,21 +19,24 @@ def limit_of(run: Run) -> int | None:
     return run.automation.concurrency_limit
 
 
-def step_message(run_id: str, index: int, token: str | None = None,
+def step_message(run_id: str, token: str | None = None,
                  parent: str | None = None) -> dict[str, Any]:
-    """The step queue message `{runId, stepIndex, token}` (+ `parent`: the token of the
-    wake-up this one passes on, see executor._woken_early)."""
-    message = {"runId": run_id, "stepIndex": index, "token": token or str(uuid.uuid4())}
+    """A wake-up for the run: `{runId, token}` (+ `parent`). The executor reads the run and
+    goes on from its first step not recorded, so the message names no step. `token` names
+    this wake-up: a parked step records it, so a redelivered copy may pass its wait on and a
+    duplicate is dropped; `parent` is the token of the wake-up this one replaces (see
+    executor._woken_early). Fields other than these (e.g. the `stepIndex` older messages
+    carried) are ignored."""
+    message = {"runId": run_id, "token": token or str(uuid.uuid4())}
     if parent is not None:
         message["parent"] = parent
     return message
 
 
-def enqueue(deps, run: Run, index: int | None = None, delay_seconds: int = 0, *,
-            token: str | None = None, parent: str | None = None) -> None:
-    """Send the message that makes the executor (re)start `run` at `index`."""
-    start = index if index is not None else (run.resume_from or 0)
-    deps.step_queue.send(step_message(run.id, start, token, parent), delay_seconds=delay_seconds)
+def enqueue(deps, run: Run, delay_seconds: int = 0, *, token: str | None = None,
+            parent: str | None = None) -> None:
+    """Send the wake-up that makes the executor go on with `run` (after `delay_seconds`)."""
+    deps.step_queue.send(step_message(run.id, token, parent), delay_seconds=delay_seconds)
 
 
 def admit(deps, run: Run) -> None:

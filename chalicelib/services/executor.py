@@ -110,7 +110,7 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms,
             return
         now = deps.clock()
         if run.deadline_at is not None and now >= run.deadline_at:
-            time_out(deps, run, recorded.get(index))
+            lifecycle.time_out(deps, run, recorded.get(index))
             return
         parked = recorded.get(index)
         if parked is not None and parked.next_attempt_at and parked.next_attempt_at > now:
@@ -119,7 +119,7 @@ def _advance(deps, run: Run, recorded: dict[int, Step], remaining_ms,
         budget_ms = attempt_timeout_s(actions[index]) * 1000 + HANDOVER_MARGIN_MS
         if remaining_ms() < budget_ms:
             deps.faults.point("executor.before_handover")
-            admission.enqueue(deps, run, index)  # a fresh invocation has the time
+            admission.enqueue(deps, run)  # a fresh invocation has the time
             return
         step = _claim(deps, run, index, parked, now, carrier)
         if step is None:
@@ -155,8 +155,7 @@ def _woken_early(deps, run: Run, parked: Step, now: datetime, carrier: Carrier) 
     successor = str(uuid.uuid4())
     # Sent before the step names it: a crash in between leaves this message to come back
     # and try again, and the successor, arriving first, is still accepted by its parent.
-    schedule(deps, run, parked.index, parked.next_attempt_at - now,
-             token=successor, parent=live)
+    schedule(deps, run, parked.next_attempt_at - now, token=successor, parent=live)
     deps.faults.point("executor.after_wake_up_sent")
     deps.repo.write_step(run.id, parked.evolve(claim_token=successor), expect=RUNNING,
                          token=live)  # StepConflict: redelivered, it finds who won
@@ -237,15 +236,15 @@ def _park(deps, run: Run, parked: Step, claim_token: str | None, carrier: Carrie
     deps.repo.write_step(run.id, parked.evolve(claim_token=carrier.token, woken_at=None),
                          expect=RUNNING, token=claim_token)
     deps.faults.point("executor.before_wake_up")
-    schedule(deps, run, parked.index, parked.next_attempt_at - deps.clock(),
-             token=str(uuid.uuid4()), parent=carrier.token)
+    schedule(deps, run, parked.next_attempt_at - deps.clock(), token=str(uuid.uuid4()),
+             parent=carrier.token)
 
 
 def _record_failure(deps, run: Run, step: Step, error: ActionError,
                     recorded: dict[int, Step], carrier: Carrier) -> bool:
     now = deps.clock()
     if error.timed_out and run.deadline_at is not None and now + DEADLINE_SLACK >= run.deadline_at:
-        time_out(deps, run, step)  # the run's deadline, not the step's, cut the attempt short
+        lifecycle.time_out(deps, run, step)  # the run's deadline, not the step's, cut the attempt short
         return False
     automation = run.automation
     action = automation.actions[step.index]
@@ -294,24 +293,9 @@ def _complete(deps, run: Run, recorded: dict[int, Step]) -> None:
     lifecycle.finish(deps, run, _completed_status(recorded), attempt=_attempt(recorded))
 
 
-def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") -> None:
-    """The run passed its deadline: fail the in-flight step, end the run `timed-out`."""
-    timeout_ms = run.automation.timeout
-    error = {"message": f"run timeout of {timeout_ms} ms exceeded", "type": "Timeout"}
-    if in_flight is not None and in_flight.status == StepStatus.RUNNING:
-        failed = in_flight.evolve(status=StepStatus.FAILED, completed_at=deps.clock(),
-                                  error=error, next_attempt_at=None)
-        try:
-            deps.repo.write_step(run.id, failed, expect=RUNNING)
-        except StepConflict:
-            pass  # it finished just now; its real result stands
-    lifecycle.finish(deps, run, RunStatus.TIMED_OUT, actor=actor,
-                     error={**error, "step": in_flight.name if in_flight else None})
-
-
-def schedule(deps, run: Run, index: int, delay: timedelta, *, token: str | None = None,
+def schedule(deps, run: Run, delay: timedelta, *, token: str | None = None,
              parent: str | None = None) -> None:
-    """Resume the step after `delay`, chaining messages past SQS's 15-minute limit.
+    """Wake the run up after `delay`, chaining messages past SQS's 15-minute limit.
 
     SQS delays are whole seconds, so the delay is rounded up: the step wakes once, at most a
     second late. Rounded down, the last fraction of a second was waited in undelayed hops,
@@ -321,8 +305,8 @@ def schedule(deps, run: Run, index: int, delay: timedelta, *, token: str | None 
     if run.deadline_at is not None:
         delay = min(delay, run.deadline_at - deps.clock())  # wake to time the run out
     seconds = max(0, math.ceil(delay.total_seconds()))
-    admission.enqueue(deps, run, index, delay_seconds=min(seconds, MAX_SQS_DELAY_S),
-                      token=token, parent=parent)
+    admission.enqueue(deps, run, delay_seconds=min(seconds, MAX_SQS_DELAY_S), token=token,
+                      parent=parent)
 
 
 def _exclude_wait(deps, run: Run, wait: timedelta, waiting: Waiting) -> Run:

@@ -1,4 +1,5 @@
-"""Run lifecycle: admission to `running`, the final transition, and what follows an ending
+"""Run lifecycle: admission to `running`, the final transition (a timeout, a cancel, a
+dead-lettered message), and what follows an ending
 (exhausted-runs queue, failure handlers, freeing the concurrency slot). Every status change
 is a conditional write through the repository."""
 from __future__ import annotations
@@ -13,10 +14,11 @@ from ..domain.clock import iso
 from ..domain.errors import AlreadyExists, InvalidTransition, RunNotFound, StaleRun, StepConflict
 from ..domain.model import Event, Run, Step
 from ..domain.retry import effective_policy
-from ..domain.statuses import RunStatus, StepStatus
+from ..domain.statuses import RunStatus, StepStatus, is_terminal
 from ..domain.trigger_data import FailedRun, FailureData
 from ..observability import emit, logger
 from . import admission
+from .runs import cancel_run
 
 OUTCOME_METRICS = {
     RunStatus.COMPLETED: "RunsCompleted",
@@ -117,6 +119,62 @@ def finish(deps, run: Run, status: RunStatus, *, error: dict[str, Any] | None = 
     return ended
 
 
+def time_out(deps, run: Run, in_flight: Step | None, actor: str = "executor") -> None:
+    """The run passed its deadline: fail the in-flight step, end the run `timed-out`."""
+    timeout_ms = run.automation.timeout
+    error = {"message": f"run timeout of {timeout_ms} ms exceeded", "type": "Timeout"}
+    if in_flight is not None and in_flight.status == StepStatus.RUNNING:
+        failed = in_flight.evolve(status=StepStatus.FAILED, completed_at=deps.clock(),
+                                  error=error, next_attempt_at=None)
+        try:
+            deps.repo.write_step(run.id, failed, expect={StepStatus.RUNNING})
+        except StepConflict:
+            pass  # it finished just now; its real result stands
+    finish(deps, run, RunStatus.TIMED_OUT, actor=actor,
+           error={**error, "step": in_flight.name if in_flight else None})
+
+
+def cancel(deps, run_id: str, *, actor: str) -> Run:
+    """Cancel a pending or running run and do what follows (InvalidTransition once it is
+    terminal): the cancel route's one call."""
+    run = cancel_run(deps.repo, run_id, actor=actor, now=deps.clock())
+    cancelled(deps, run)
+    return run
+
+
+def fail_crashed_run(deps, run_id: str) -> None:
+    """A step message crashed the executor repeatedly (dead-lettered): mark the run `failed`
+    ("executor crashed repeatedly"), its in-flight step too. An ended run gets its
+    follow-ups and its steps settled instead."""
+    try:
+        run, steps = deps.repo.get_detail(run_id)
+    except RunNotFound:
+        return
+    if is_terminal(run.status):
+        if not followed_up(deps, run):
+            after_end(deps, run)  # it crashed right after the run ended
+        settle_steps(deps, run, steps)
+        return
+    if run.status == RunStatus.PENDING:
+        run = begin(deps, run, actor="dlq")
+    if run is None or run.status != RunStatus.RUNNING:
+        return
+    error = {"message": "executor crashed repeatedly on this run", "type": "ExecutorCrashed"}
+    # The step in flight: one invocation may have run on past the step it was woken for.
+    step = next((s for s in steps if s.status == StepStatus.RUNNING), None)
+    if step is not None:
+        try:
+            deps.repo.write_step(run.id, step.evolve(status=StepStatus.FAILED, error=error,
+                                                     completed_at=deps.clock(),
+                                                     next_attempt_at=None),
+                                 expect={StepStatus.RUNNING})
+        except StepConflict:
+            pass
+    error["step"] = step.name if step else None
+    finish(deps, run, RunStatus.FAILED, error=error, actor="dlq")
+    logger.warning("run failed by dead letter", extra={"run_id": run.id})
+
+
 def cancelled(deps, run: Run) -> None:
     """Follow-ups of a cancel: the metric, the freed slot (no failure handlers), and its
     steps: one parked in a retry wait or delay/wait ends now; one in flight records its real
@@ -127,7 +185,7 @@ def cancelled(deps, run: Run) -> None:
     live_until = settle_steps(deps, run, steps)
     if live_until is not None:
         seconds = (live_until - deps.clock()).total_seconds() + 1
-        admission.enqueue(deps, run, 0, delay_seconds=min(MAX_DELAY_S, max(0, int(seconds))))
+        admission.enqueue(deps, run, delay_seconds=min(MAX_DELAY_S, max(0, int(seconds))))
 
 
 def settle_steps(deps, run: Run, steps: list[Step]) -> datetime | None:

@@ -42,7 +42,7 @@ def release_interrupted_steps(deps) -> list[tuple[str, str]]:
                                      expect={StepStatus.RUNNING}, token=step.claim_token)
             except StepConflict:
                 continue  # recorded meanwhile
-            admission.enqueue(deps, run, step.index)
+            admission.enqueue(deps, run)
             logger.info("interrupted step released", extra={"run_id": run.id, "step": step.name})
             released.append((run.id, step.name))
     return released

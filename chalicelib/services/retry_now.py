@@ -72,7 +72,7 @@ def retry_now(deps, run_id: str, step_name: str, *, actor: str, role: Role) -> W
         except StepConflict:
             continue  # the chain moved on, or the step resumed meanwhile: look again
         deps.faults.point("retry_now.after_wake")
-        admission.enqueue(deps, run, step.index, token=token)
+        admission.enqueue(deps, run, token=token)
         _record(deps, run, woken, kind, attempt, actor, step.next_attempt_at)
         logger.info("step woken", extra={"action": "step_retry_now", "run_id": run.id,
                                          "step": step.name, "attempt": attempt, "actor": actor})
@@ -100,7 +100,7 @@ def _repeated(deps, run: Run, step: Step, kind: str, actor: str) -> Woken:
     attempt = (step.attempt if kind == "delay" else step.attempt + 1) if unclaimed \
         else (step.attempt if kind == "retry" else max(1, step.attempt - 1))
     if unclaimed:
-        admission.enqueue(deps, run, step.index, token=step.claim_token)
+        admission.enqueue(deps, run, token=step.claim_token)
         _record(deps, run, step, kind, attempt, actor, None)
     return Woken(run.id, step.name, kind, attempt, step.woken_at, repeated=True)
 

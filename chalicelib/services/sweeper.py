@@ -9,8 +9,7 @@ from datetime import timedelta
 
 from ..domain.statuses import RunStatus, StepStatus
 from ..observability import logger
-from . import admission
-from .executor import time_out
+from . import admission, lifecycle
 
 BATCH = 100
 LOST_MESSAGE_AFTER = timedelta(seconds=60)
@@ -62,7 +61,7 @@ def _time_out_vanished(deps, run) -> int:
     if run.status != RunStatus.RUNNING:
         return 0
     in_flight = next((s for s in steps if s.status == StepStatus.RUNNING), None)
-    time_out(deps, run, in_flight, actor="sweeper")
+    lifecycle.time_out(deps, run, in_flight, actor="sweeper")
     return 1
 
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.errors import AlreadyExists, Conflict, PayloadTooLarge, RunNotFound
+from ..domain.errors import AlreadyExists, Conflict, Forbidden, PayloadTooLarge, RunNotFound
 from ..domain.model import Event, Run, Step
 from ..domain.statuses import RunStatus
 from ..observability import logger
 from . import admission
+from .tokens import Role
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 
@@ -107,3 +108,27 @@ def start_once(deps, scope: str, key: str, start,
             return start(existing["runId"]), True
         except AlreadyExists:
             return deps.repo.get_run(existing["runId"]), False
+
+
+def trigger_manual(deps, name: str, trigger_data: Any, *, actor: str, role: Role,
+                   idempotency_key: str | None = None) -> Run:
+    """Start a run by hand (the trigger route), once per Idempotency-Key when one is given.
+
+    Webhook, cron and failure-handler automations have their own gate (a signature, the
+    clock, a failure): starting them by hand bypasses it, so only an admin may, on the record.
+    """
+    automation = deps.catalog.get(name)
+    override = automation.trigger_type != "manual"
+    if override and role != Role.ADMIN:
+        raise Forbidden(
+            f"automation {name} is started by its {automation.trigger_type} trigger; only an "
+            "admin may start it by hand", role=role.value, required=Role.ADMIN.value)
+    if override:
+        actor = f"{actor} (admin, {automation.trigger_type} automation)"
+
+    def start(run_id: str | None) -> Run:
+        return start_run(deps, automation, "manual", trigger_data, actor=actor, run_id=run_id)
+
+    if idempotency_key:
+        return start_once(deps, "trigger", f"{name}:{idempotency_key}", start)[0]
+    return start(None)

@@ -50,7 +50,7 @@ def test_step_worker_logs_carry_the_lambda_context_and_the_run(deps, logged):
     assert CONTEXT_KEYS <= set(line)
     assert line["function_name"] == "automation-runs-dev-execute_steps"
     assert line["function_request_id"] == context.aws_request_id
-    assert (line["run_id"], line["step"]) == (run.id, 0)
+    assert line["run_id"] == run.id
 
 
 def test_a_bad_record_fails_alone_and_the_rest_of_the_batch_is_processed(deps):

@@ -59,6 +59,22 @@ def test_filter_halt_completes_the_run_without_later_steps(deps):
     assert steps[1].output == {"passed": False}
 
 
+def test_the_step_message_is_a_wake_up_naming_only_the_run_and_its_token(deps):
+    run = _start(deps, {"go": True})
+    [(body, _)] = deps.step_queue.drain()
+    assert set(body) == {"runId", "token"} and body["runId"] == run.id
+
+
+def test_a_message_with_fields_older_messages_carried_is_still_accepted(deps):
+    run = _start(deps, {"go": True})
+    [(body, _)] = deps.step_queue.drain()
+    process_step_message(deps, {**body, "stepIndex": 2, "unknown": {"x": 1}},
+                         lambda: 900_000)
+    done, steps = deps.repo.get_detail(run.id)
+    assert done.status == RunStatus.COMPLETED
+    assert [s.status for s in steps] == [StepStatus.COMPLETED] * 3
+
+
 def test_redelivered_messages_never_execute_a_recorded_step_twice(deps):
     run = _start(deps, {"go": True})
     first = deps.step_queue.drain()

@@ -11,7 +11,7 @@ from chalicelib.domain.errors import AlreadyExists
 from chalicelib.domain.statuses import RunStatus, StepStatus
 from chalicelib.domain.templates import mask
 from chalicelib.handlers.scheduler import scheduled_minute
-from chalicelib.handlers.worker import fail_crashed_run
+from chalicelib.services.lifecycle import fail_crashed_run
 from chalicelib.services import lifecycle, webhook
 from chalicelib.services.executor import process_step_message
 from chalicelib.services.replay import replay
@@ -185,7 +185,7 @@ def test_a_dead_letter_for_an_ended_run_finishes_its_follow_ups(deps, monkeypatc
         lifecycle.finish(deps, ended, RunStatus.FAILED, error={"message": "x"})
     monkeypatch.undo()
     assert not lifecycle.followed_up(deps, deps.repo.get_run(run.id))
-    fail_crashed_run(deps, {"runId": run.id, "stepIndex": 0})
+    fail_crashed_run(deps, run.id)
     assert lifecycle.followed_up(deps, deps.repo.get_run(run.id))
     assert [m for m, _ in deps.step_queue.drain() if m.get("kind") == "failure"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.statuses import RunStatus, StepStatus
-from chalicelib.handlers.worker import fail_crashed_run
+from chalicelib.services.lifecycle import fail_crashed_run
 from chalicelib.services import lifecycle
 from chalicelib.services.executor import process_step_message
 from chalicelib.services.runs import cancel_run
@@ -169,7 +169,7 @@ def test_dead_letter_fails_the_step_in_flight_even_past_the_message_step(deps, m
     with pytest.raises(RuntimeError):
         process_step_message(deps, body, lambda: 900_000)
     monkeypatch.undo()
-    fail_crashed_run(deps, body)  # the message names step 0; step 1 was in flight
+    fail_crashed_run(deps, body["runId"])  # step 1 was in flight, not the first one
     done, (a, b) = deps.repo.get_detail(run.id)
     assert done.status == RunStatus.FAILED and done.error["step"] == "b"
     assert a.status == StepStatus.COMPLETED
