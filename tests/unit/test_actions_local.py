@@ -185,6 +185,7 @@ def test_an_inline_action_runs_on_the_calling_thread_and_the_others_on_a_worker(
     import threading  # noqa: PLC0415
     from types import SimpleNamespace  # noqa: PLC0415
 
+    from chalicelib.domain.definitions import Action  # noqa: PLC0415
     from chalicelib.services.attempt import _execute  # noqa: PLC0415
 
     def where(props, ctx):
@@ -196,5 +197,7 @@ def test_an_inline_action_runs_on_the_calling_thread_and_the_others_on_a_worker(
     ctx = action_context(props={"value": 1})
     here = threading.current_thread().name
 
-    assert _execute(deps, {"type": "t", "operator": "inline"}, ctx) == here
-    assert _execute(deps, {"type": "t", "operator": "timed"}, ctx).startswith("action")
+    inline = Action(name="a", type="t", operator="inline")
+    timed = Action(name="b", type="t", operator="timed")
+    assert _execute(deps, inline, ctx) == here
+    assert _execute(deps, timed, ctx).startswith("action")
