@@ -39,10 +39,7 @@ class BulkCancelIn(ApiModel):
     @field_validator("until")
     @classmethod
     def _until_after_since(cls, value: datetime | None, info) -> datetime | None:
-        since = info.data.get("since")
-        if value is not None and since is not None and value < since:
-            raise ValueError("must not be before since")
-        return value
+        return ListRunsQuery._until_after_since(value, info)
 
     def run_filter(self) -> RunFilter:
         """The list filter; an empty one would take every run, so one filter is required."""

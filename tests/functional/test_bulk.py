@@ -264,6 +264,8 @@ def test_bulk_input_is_checked(client, deps):
         "an empty filter": ({"limit": 3}, "filter"),
         "an unknown status": ({"status": ["lost"]}, "status"),
         "a bad since": ({"since": "yesterday"}, "since"),
+        "until before since": ({"since": "2026-01-02T00:00:00Z",
+                                "until": "2026-01-01T00:00:00Z"}, "until"),
         "a zero limit": ({"automationName": "sync", "limit": 0}, "limit"),
         "fromStep on cancel": ({"automationName": "sync", "fromStep": "push"}, "fromStep"),
     }
