@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 30.0
+# Connections of finished threads kept for the next threads to adopt (the rest are closed).
+MAX_IDLE_CONNECTIONS = 16
 
 _schemas: dict[str, list[str]] = {}
 _schemas_lock = threading.Lock()
@@ -49,28 +51,39 @@ class SqliteDatabase:
         # Every connection opened, with its thread: those of finished threads are closed
         # when the next one opens (a server may start a thread per request).
         self._connections: list[tuple[weakref.ref, sqlite3.Connection]] = []
+        self._idle: list[sqlite3.Connection] = []  # of finished threads, to adopt
         self.migrate()
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit mode: transactions are explicit)."""
+        """This thread's connection (autocommit mode: transactions are explicit).
+
+        A thread without one adopts the idle connection of a thread that has finished (a
+        server may start a thread per request): a new connection reads and parses the whole
+        schema on its first statement, which costs more than the request itself."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
             with self._lock:
                 alive = []
                 for thread, other in self._connections:
                     owner = thread()
-                    if owner is None or not owner.is_alive():
-                        other.close()
-                    else:
+                    if owner is not None and owner.is_alive():
                         alive.append((thread, other))
+                    elif other.in_transaction or len(self._idle) >= MAX_IDLE_CONNECTIONS:
+                        other.close()  # left mid-transaction (never reused), or one too many
+                    else:
+                        self._idle.append(other)
+                conn = self._idle.pop() if self._idle else self._open()
+                self._local.conn = conn
                 self._connections = alive + [(weakref.ref(threading.current_thread()), conn)]
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
     def read(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
@@ -138,7 +151,8 @@ class SqliteDatabase:
         """Close every connection this object opened (each thread's)."""
         with self._lock:
             connections, self._connections = self._connections, []
-        for _, conn in connections:
+            idle, self._idle = self._idle, []
+        for conn in [conn for _, conn in connections] + idle:
             conn.close()
         self._local = threading.local()
 

@@ -189,3 +189,62 @@ def test_the_executors_run_reads_and_writes_take_the_fewest_statements(tmp_path)
     assert seen == ["BEGIN", "SELECT", "UPDATE", "COMMIT"]
     assert written.status == RunStatus.RUNNING and written.version == stored.version + 1
     assert repo.get_run(run.id) == written
+
+
+def _in_thread(call):
+    """`call()` on a thread of its own that has finished when this returns; its result."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(call()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def test_a_new_thread_adopts_the_connection_of_a_finished_one(tmp_path):
+    # A server may start a thread per request; a fresh connection parses the whole schema on
+    # its first statement, so a finished thread's idle connection is handed on instead.
+    db = SqliteDatabase(tmp_path / "runs.db")
+    first = _in_thread(db.connection)
+    second = _in_thread(db.connection)
+    assert second is first
+    assert _in_thread(lambda: db.read("SELECT COUNT(*) FROM runs")[0][0]) == 0
+    db.close()
+
+
+def test_a_connection_left_mid_transaction_is_closed_not_adopted(tmp_path):
+    db = SqliteDatabase(tmp_path / "runs.db")
+
+    def leave_open():
+        conn = db.connection()
+        conn.execute("BEGIN")
+        return conn
+
+    abandoned = _in_thread(leave_open)
+    adopted = _in_thread(db.connection)
+    assert adopted is not abandoned
+    assert not adopted.in_transaction
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
+        abandoned.execute("SELECT 1")
+    db.close()
+
+
+def test_live_threads_never_share_a_connection(tmp_path):
+    db = SqliteDatabase(tmp_path / "runs.db")
+    ready, release = threading.Barrier(3), threading.Event()
+    seen = []
+
+    def hold():
+        seen.append(db.connection())
+        ready.wait()
+        release.wait()
+
+    threads = [threading.Thread(target=hold) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    mine = db.connection()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert len({id(conn) for conn in seen + [mine]}) == 3
+    db.close()
