@@ -240,7 +240,11 @@ def test_an_unreachable_api_names_runs_url(box, capsys, monkeypatch):
     assert "cannot reach http://127.0.0.1:" in line and "set RUNS_URL" in line
 
 
-def test_usage_errors_exit_2_and_completion_scripts_are_offered(capsys):
+def test_usage_errors_exit_2_and_completion_scripts_are_offered(capsys, monkeypatch):
+    # Without this, Typer detects the shell from the parent processes and takes "bash" for
+    # an argument: the test then depends on what started pytest (it failed under a
+    # detached `make test`, "Shell  not supported").
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     assert main(["frobnicate"]) == Exit.USAGE
     assert "No such command" in capsys.readouterr().err
     assert main(["--show-completion", "bash"]) == 0
